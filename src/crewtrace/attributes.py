@@ -1,0 +1,97 @@
+"""Span names, operation names and attribute keys: every name crewtrace writes, in one place.
+
+GenAI names follow the OpenTelemetry GenAI semantic conventions
+(github.com/open-telemetry/semantic-conventions-genai); CrewAI-specific facts live under ``crewai.*``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# gen_ai.operation.name values, also the first word of each span name.
+OP_INVOKE_WORKFLOW: Final = "invoke_workflow"
+OP_EXECUTE_TASK: Final = "execute_task"
+OP_INVOKE_AGENT: Final = "invoke_agent"
+OP_CHAT: Final = "chat"
+OP_EXECUTE_TOOL: Final = "execute_tool"
+
+# GenAI semantic conventions.
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_WORKFLOW_NAME: Final = "gen_ai.workflow.name"
+GEN_AI_AGENT_ID: Final = "gen_ai.agent.id"
+GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
+GEN_AI_AGENT_DESCRIPTION: Final = "gen_ai.agent.description"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_SEED: Final = "gen_ai.request.seed"
+GEN_AI_REQUEST_STOP_SEQUENCES: Final = "gen_ai.request.stop_sequences"
+GEN_AI_REQUEST_FREQUENCY_PENALTY: Final = "gen_ai.request.frequency_penalty"
+GEN_AI_REQUEST_PRESENCE_PENALTY: Final = "gen_ai.request.presence_penalty"
+GEN_AI_REQUEST_CHOICE_COUNT: Final = "gen_ai.request.choice.count"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_TOOL_TYPE: Final = "gen_ai.tool.type"
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+ERROR_TYPE: Final = "error.type"
+ERROR_TYPE_OTHER: Final = "_OTHER"
+
+# Exception event (OpenTelemetry exception semantic conventions).
+EXCEPTION_EVENT: Final = "exception"
+EXCEPTION_TYPE: Final = "exception.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
+
+# CrewAI-specific facts.
+CREWAI_VERSION: Final = "crewai.version"
+CREW_ID: Final = "crewai.crew.id"
+CREW_KEY: Final = "crewai.crew.key"
+CREW_NAME: Final = "crewai.crew.name"
+CREW_PROCESS: Final = "crewai.crew.process"
+CREW_INPUTS: Final = "crewai.crew.inputs"
+CREW_TASK_COUNT: Final = "crewai.crew.task_count"
+CREW_AGENT_COUNT: Final = "crewai.crew.agent_count"
+CREW_FINAL_OUTPUT: Final = "crewai.crew.final_output"
+CREW_REPORTED_TOTAL_TOKENS: Final = "crewai.crew.reported_total_tokens"
+
+TASK_ID: Final = "crewai.task.id"
+TASK_KEY: Final = "crewai.task.key"
+TASK_NAME: Final = "crewai.task.name"
+TASK_INDEX: Final = "crewai.task.index"
+TASK_DESCRIPTION: Final = "crewai.task.description"
+TASK_EXPECTED_OUTPUT: Final = "crewai.task.expected_output"
+TASK_CONTEXT: Final = "crewai.task.context"
+TASK_AGENT_ROLE: Final = "crewai.task.agent_role"
+TASK_ASYNC_EXECUTION: Final = "crewai.task.async_execution"
+TASK_OUTPUT: Final = "crewai.task.output"
+
+AGENT_ROLE: Final = "crewai.agent.role"
+AGENT_GOAL: Final = "crewai.agent.goal"
+AGENT_BACKSTORY: Final = "crewai.agent.backstory"
+AGENT_TOOLS: Final = "crewai.agent.tools"
+AGENT_TASK_PROMPT: Final = "crewai.agent.task_prompt"
+AGENT_OUTPUT: Final = "crewai.agent.output"
+
+LLM_CALL_ID: Final = "crewai.llm.call_id"
+LLM_CALL_TYPE: Final = "crewai.llm.call_type"
+LLM_STREAM: Final = "crewai.llm.stream"
+
+TOOL_ATTEMPT: Final = "crewai.tool.attempt"
+TOOL_CLASS: Final = "crewai.tool.class"
+TOOL_FROM_CACHE: Final = "crewai.tool.from_cache"
+
+# Set on a span crewtrace had to close itself because CrewAI never sent its ending event.
+SPAN_INCOMPLETE: Final = "crewai.span.incomplete"
+
+TOOL_TYPE_FUNCTION: Final = "function"

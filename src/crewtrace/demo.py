@@ -1,0 +1,72 @@
+"""``crewtrace demo``: run the offline demo crew under crewtrace and print its trace summary."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from dataclasses import dataclass
+from typing import TextIO
+
+# CrewAI reads these at import time: no phone-home, no consent prompt, storage out of the user's home.
+_CREWAI_ENV = {"CREWAI_DISABLE_TELEMETRY": "true", "CREWAI_TRACING_ENABLED": "false", "CREWAI_TESTING": "true"}
+_LOCAL_PORTS = (("grpc", 4317), ("http/protobuf", 4318))
+
+
+@dataclass
+class DemoResult:
+    trace_id: str
+    destinations: list[str]
+    output: str
+
+
+def _listening(port: int, timeout: float = 0.3) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def choose_export(endpoint: str | None, file_path: str | None) -> dict[str, str]:
+    """instrument() arguments: a configured or locally listening OTLP endpoint, else the JSON-lines file."""
+    if file_path:
+        return {"exporter": "file", "file_path": file_path}
+    if endpoint:
+        return {"exporter": "otlp", "endpoint": endpoint}
+    if any(os.environ.get(v) for v in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")):
+        return {"exporter": "otlp"}
+    for protocol, port in _LOCAL_PORTS:
+        if _listening(port):
+            return {"exporter": "otlp", "protocol": protocol, "endpoint": f"http://localhost:{port}"}
+    return {"exporter": "file", "file_path": os.path.abspath("crewtrace-traces.jsonl")}
+
+
+def run_demo(out: TextIO, endpoint: str | None = None, file_path: str | None = None) -> DemoResult:
+    """Run the demo crew once, export its trace, and write the summary to ``out``."""
+    for key, value in _CREWAI_ENV.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("CREWAI_STORAGE_DIR", tempfile.mkdtemp(prefix="crewtrace-demo-"))
+
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import crewtrace
+    from crewtrace.demo_crew import build_demo_crew
+    from crewtrace.summary import records_from_sdk, render_text, summarize
+
+    handle = crewtrace.instrument(
+        service_name=os.environ.get("OTEL_SERVICE_NAME") or "crewtrace-demo", **choose_export(endpoint, file_path)
+    )
+    memory = InMemorySpanExporter()  # the summary reads the same spans that were exported
+    handle.tracer_provider.add_span_processor(SimpleSpanProcessor(memory))
+    try:
+        result = build_demo_crew().kickoff()
+        flushed = handle.force_flush(10_000)
+    finally:
+        handle.shutdown()
+    summary = summarize(records_from_sdk(memory.get_finished_spans()))
+    extra = {"Exported to": "; ".join(handle.destinations) + ("" if flushed else " (flush timed out)")}
+    text = render_text(summary, extra)
+    out.write(text + "\n\nFinal output\n" + result.raw + "\n")
+    return DemoResult(summary.trace_id, handle.destinations, text)

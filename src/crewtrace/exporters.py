@@ -1,0 +1,87 @@
+"""The OTLP-JSON-lines file exporter: one ExportTraceServiceRequest as JSON per line.
+
+It is the format the Collector's ``file`` exporter writes and its ``otlpjsonfile`` receiver reads
+(trace and span ids as lowercase hex, field names in lowerCamelCase, enums as integers).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+logger = logging.getLogger(__name__)
+
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+
+
+def _hex_ids(node: Any) -> None:
+    """Rewrite protobuf-JSON's base64 ids as the hex OTLP/JSON requires, in place."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _ID_FIELDS and isinstance(value, str):
+                node[key] = base64.b64decode(value).hex()
+            else:
+                _hex_ids(value)
+    elif isinstance(node, list):
+        for item in node:
+            _hex_ids(item)
+
+
+def spans_to_otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
+    """One ExportTraceServiceRequest for ``spans`` in OTLP/JSON form."""
+    message = MessageToDict(encode_spans(spans), use_integers_for_enums=True)
+    _hex_ids(message)
+    return message
+
+
+class OTLPJsonFileSpanExporter(SpanExporter):
+    """Appends each exported batch to ``path`` as one line of OTLP/JSON."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._closed:
+            return SpanExportResult.FAILURE
+        try:
+            line = json.dumps(spans_to_otlp_json(spans), separators=(",", ":"), ensure_ascii=False)
+            with self._lock:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a", encoding="utf-8") as out:
+                    out.write(line + "\n")
+        except Exception as exc:  # noqa: BLE001 - an exporter reports failure, it does not raise
+            logger.warning("crewtrace could not write spans to %s: %r", self.path, exc)
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self._closed = True
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+def read_otlp_json_lines(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Each span in an OTLP-JSON-lines file, with its resource attributes under ``"resource"``."""
+    with Path(path).open(encoding="utf-8") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            for resource_spans in json.loads(line).get("resourceSpans", []):
+                resource = resource_spans.get("resource", {})
+                for scope_spans in resource_spans.get("scopeSpans", []):
+                    for span in scope_spans.get("spans", []):
+                        yield {**span, "resource": resource}

@@ -1,0 +1,85 @@
+"""``CrewAIInstrumentor``: wires crewtrace's event listener and kickoff hook into CrewAI, and removes them again."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.utils import unwrap
+from wrapt import wrap_function_wrapper
+
+from crewtrace.content import ContentPolicy
+from crewtrace.listener import CrewAIEventListener, scope_starting_types
+from crewtrace.package import _instruments
+from crewtrace.tracker import SpanTracker
+from crewtrace.version import __version__
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
+DEFAULT_SETTLE_TIMEOUT_S = 5.0
+
+
+class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Turns every CrewAI crew kickoff into a trace.
+
+    ``instrument(tracer_provider=..., content_policy=...)``; both optional. BaseInstrumentor makes this a
+    singleton and makes a second ``instrument()`` a no-op.
+    """
+
+    _tracker: SpanTracker | None = None
+    _listener: CrewAIEventListener | None = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    @property
+    def tracker(self) -> SpanTracker | None:
+        """The live span tracker while instrumented (for diagnostics and tests)."""
+        return self._tracker
+
+    def _instrument(self, **kwargs: Any) -> None:
+        from crewai.events import crewai_event_bus
+
+        tracer = trace.get_tracer(
+            "crewtrace", __version__, tracer_provider=kwargs.get("tracer_provider"), schema_url=SCHEMA_URL
+        )
+        policy = kwargs.get("content_policy") or ContentPolicy()
+        self._settle_timeout = float(kwargs.get("settle_timeout", DEFAULT_SETTLE_TIMEOUT_S))
+        self._tracker = SpanTracker(tracer, policy, scope_starting_types())
+        self._listener = CrewAIEventListener(self._tracker, crewai_event_bus)
+        self._listener.register()
+        wrap_function_wrapper("crewai.crew", "Crew.kickoff", self._kickoff)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        import crewai.crew
+
+        unwrap(crewai.crew.Crew, "kickoff")
+        if self._listener is not None:
+            self._listener.unregister()
+        self._listener = None
+        self._tracker = None
+
+    def _kickoff(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        """Run ``Crew.kickoff`` and, however it ends, make sure every span of that run is ended."""
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            self._settle(instance)
+
+    def _settle(self, crew: Any) -> None:
+        # CrewAI emits crew_kickoff_completed/failed and returns without waiting for handlers: wait for them,
+        # then close anything CrewAI never sent an end event for.
+        tracker = self._tracker
+        if tracker is None:
+            return
+        try:
+            from crewai.events import crewai_event_bus
+
+            crewai_event_bus.flush(timeout=self._settle_timeout)
+            tracker.settle(getattr(crew, "_kickoff_event_id", None))
+        except Exception as exc:  # noqa: BLE001 - never reach the crew
+            logger.warning("crewtrace could not finish a kickoff's spans: %r", exc)

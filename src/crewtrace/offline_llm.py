@@ -1,0 +1,142 @@
+"""A deterministic, offline ``crewai.BaseLLM`` for the demo and tests: no network, no API key.
+
+It follows CrewAI's text (ReAct) protocol: when the agent has tools and has not used one yet it asks for
+the first tool, otherwise it gives a final answer. It emits CrewAI's LLM events and reports token usage
+(about four characters per token), as a real provider does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from crewai import BaseLLM
+from crewai.events.types.llm_events import LLMCallType
+from crewai.llms.base_llm import llm_call_context
+from pydantic import Field, PrivateAttr
+
+_TOOL = re.compile(r"^Tool Name: (?P<name>.+?)\nTool Arguments: (?P<schema>\{.*?\n\})", re.MULTILINE | re.DOTALL)
+_TASK = re.compile(r"Current Task: (?P<task>.+)")
+
+
+class OfflineLLMError(RuntimeError):
+    """Raised by :class:`OfflineLLM` on a call chosen to fail."""
+
+
+def count_tokens(text: str) -> int:
+    """The offline model's token count: one token per four characters, rounded up."""
+    return math.ceil(len(text) / 4)
+
+
+def _content(message: Any) -> str:
+    if isinstance(message, dict):
+        content = message.get("content")
+        return content if isinstance(content, str) else json.dumps(content, default=str)
+    return str(message)
+
+
+def _role(message: Any) -> str:
+    return str(message.get("role", "user")) if isinstance(message, dict) else "user"
+
+
+class OfflineLLM(BaseLLM):
+    """Deterministic LLM. ``fail_calls`` lists 1-based call numbers that raise :class:`OfflineLLMError`."""
+
+    model: str = "crewtrace-offline"
+    provider: str = "crewtrace"
+    fail_calls: list[int] = Field(default_factory=list)
+    _calls: int = PrivateAttr(default=0)
+    _usages: list[dict[str, int]] = PrivateAttr(default_factory=list)
+
+    def __init__(self, model: str = "crewtrace-offline", provider: str = "crewtrace", **data: Any) -> None:
+        super().__init__(model=model, provider=provider, **data)
+
+    @property
+    def usages(self) -> list[dict[str, int]]:
+        """The usage this LLM reported for each successful call, in order."""
+        return list(self._usages)
+
+    def call(
+        self,
+        messages: Any,
+        tools: Any = None,
+        callbacks: Any = None,
+        available_functions: Any = None,
+        from_task: Any = None,
+        from_agent: Any = None,
+        response_model: Any = None,
+    ) -> str:
+        with llm_call_context():
+            self._emit_call_started_event(
+                messages=messages,
+                tools=tools,
+                callbacks=callbacks,
+                available_functions=available_functions,
+                from_task=from_task,
+                from_agent=from_agent,
+            )
+            self._calls += 1
+            if self._calls in self.fail_calls:
+                error = OfflineLLMError(f"offline LLM call {self._calls} failed on purpose")
+                self._emit_call_failed_event(error=str(error), from_task=from_task, from_agent=from_agent)
+                raise error
+            listed = messages if isinstance(messages, list) else [{"role": "user", "content": str(messages)}]
+            answer = self.answer(listed)
+            prompt = "".join(_content(m) for m in listed)
+            usage = {"prompt_tokens": count_tokens(prompt), "completion_tokens": count_tokens(answer)}
+            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            self._usages.append(usage)
+            self._track_token_usage_internal(usage)
+            self._emit_call_completed_event(
+                response=answer,
+                call_type=LLMCallType.LLM_CALL,
+                from_task=from_task,
+                from_agent=from_agent,
+                messages=messages,
+                usage=usage,
+                finish_reason="stop",
+            )
+            return answer
+
+    async def acall(self, messages: Any, *args: Any, **kwargs: Any) -> str:
+        return self.call(messages, *args, **kwargs)
+
+    def answer(self, messages: list[Any]) -> str:
+        """The reply for a conversation: a tool request first (if tools are offered), then a final answer."""
+        system = "\n".join(_content(m) for m in messages if _role(m) == "system")
+        rest = "\n".join(_content(m) for m in messages if _role(m) != "system")
+        task_match = _TASK.search(rest)
+        task = task_match.group("task").strip() if task_match else rest.strip()[:80]
+        tool = _TOOL.search(system)
+        observations = re.findall(r"Observation:\s*(.+)", rest)
+        if tool and not observations:
+            arguments = _arguments(tool.group("schema"), task)
+            return (
+                f"Thought: I should use {tool.group('name')} first\n"
+                f"Action: {tool.group('name')}\nAction Input: {json.dumps(arguments)}"
+            )
+        basis = f" using {observations[-1].strip()}" if observations else ""
+        return f"Thought: I now know the final answer\nFinal Answer: Offline answer to '{task}'{basis}."
+
+    def get_input_tokens_count(self, messages: Any, tools: Any = None, response_model: Any = None) -> int:
+        """The offline model's own (native) count, so CrewAI does not warn about estimating it."""
+        listed = messages if isinstance(messages, list) else [messages]
+        return count_tokens("".join(_content(m) for m in listed))
+
+    def supports_function_calling(self) -> bool:
+        return False
+
+    def get_context_window_size(self) -> int:
+        return 128_000
+
+
+def _arguments(schema_text: str, task: str) -> dict[str, Any]:
+    """Arguments for a tool call that satisfy the tool's JSON schema, derived from the task text."""
+    try:
+        properties = json.loads(schema_text).get("properties", {})
+    except (ValueError, AttributeError):
+        return {}
+    samples = {"integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}}
+    return {name: samples.get(spec.get("type"), task[:60]) for name, spec in properties.items()}

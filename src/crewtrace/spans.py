@@ -1,0 +1,326 @@
+"""The span model: what each CrewAI unit's span is called and which attributes its events put on it.
+
+Pure functions of (source, event); the tracker decides parents and timing. docs/span-model.md documents
+every name written here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
+
+from crewtrace import attributes as A
+from crewtrace.content import ContentPolicy, to_text
+from crewtrace.usage import normalize_usage
+
+Attributes = dict[str, AttributeValue]
+
+CREW, TASK, AGENT, LLM, TOOL = "crew", "task", "agent", "llm", "tool"
+
+# event.type of the event that opens / closes each unit's span.
+START_EVENTS: dict[str, str] = {
+    "crew_kickoff_started": CREW,
+    "task_started": TASK,
+    "agent_execution_started": AGENT,
+    "llm_call_started": LLM,
+    "tool_usage_started": TOOL,
+}
+END_EVENTS: dict[str, str] = {
+    "crew_kickoff_completed": CREW,
+    "crew_kickoff_failed": CREW,
+    "task_completed": TASK,
+    "task_failed": TASK,
+    "agent_execution_completed": AGENT,
+    "agent_execution_error": AGENT,
+    "llm_call_completed": LLM,
+    "llm_call_failed": LLM,
+    "tool_usage_finished": TOOL,
+    "tool_usage_error": TOOL,
+}
+FAILURE_EVENTS = frozenset(
+    {"crew_kickoff_failed", "task_failed", "agent_execution_error", "llm_call_failed", "tool_usage_error"}
+)
+
+
+@dataclass
+class SpanStart:
+    """Everything needed to open one span."""
+
+    name: str
+    kind: SpanKind
+    attributes: Attributes = field(default_factory=dict)
+
+
+@dataclass
+class SpanError:
+    """A failure to record on a span: error.type plus the exception event's message."""
+
+    error_type: str
+    message: str | None
+
+
+def _put(attrs: Attributes, key: str, value: Any) -> None:
+    """Set an attribute only when there is a value of a type OpenTelemetry accepts."""
+    if value is None:
+        return
+    if isinstance(value, (str, bool, int, float)):
+        attrs[key] = value
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        attrs[key] = list(value)
+    else:
+        attrs[key] = to_text(value)
+
+
+def _text(attrs: Attributes, key: str, value: Any, policy: ContentPolicy) -> None:
+    """Set a free-text attribute through the content policy."""
+    _put(attrs, key, policy.text(value))
+
+
+def type_name(error_type: Any) -> str:
+    """The error.type value for an exception class: qualified unless it is a builtin."""
+    if not isinstance(error_type, type):
+        return A.ERROR_TYPE_OTHER
+    module = error_type.__module__
+    return error_type.__qualname__ if module == "builtins" else f"{module}.{error_type.__qualname__}"
+
+
+def _tool_names(tools: Iterable[Any] | None) -> list[str]:
+    return [str(getattr(t, "name", t)) for t in (tools or [])]
+
+
+def _model_of(llm: Any) -> str | None:
+    if llm is None:
+        return None
+    if isinstance(llm, str):
+        return llm
+    model = getattr(llm, "model", None)
+    return str(model) if model else None
+
+
+def provider_of(llm: Any, model: str | None) -> str | None:
+    """gen_ai.provider.name: the LLM's declared provider, else the model's ``provider/`` prefix."""
+    fields_set = getattr(llm, "model_fields_set", set())
+    builtin = type(llm).__module__.startswith("crewai.")
+    provider = getattr(llm, "provider", None)
+    if provider and (builtin or "provider" in fields_set):
+        return str(provider)
+    if model and "/" in model:
+        return model.split("/", 1)[0]
+    return None
+
+
+def crew_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
+    """crew_kickoff_started: the root ``invoke_workflow {crew name}`` span."""
+    name = getattr(event, "crew_name", None) or getattr(source, "name", None) or "crew"
+    attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_WORKFLOW, A.GEN_AI_WORKFLOW_NAME: name, A.CREW_NAME: name}
+    _put(attrs, A.CREW_ID, str(getattr(source, "id", "")) or None)
+    _put(attrs, A.CREW_KEY, getattr(source, "key", None))
+    process = getattr(source, "process", None)
+    _put(attrs, A.CREW_PROCESS, getattr(process, "value", process))
+    tasks, agents = getattr(source, "tasks", None), getattr(source, "agents", None)
+    if tasks is not None:
+        attrs[A.CREW_TASK_COUNT] = len(tasks)
+    if agents is not None:
+        attrs[A.CREW_AGENT_COUNT] = len(agents)
+    if getattr(event, "inputs", None):
+        _text(attrs, A.CREW_INPUTS, event.inputs, policy)
+    return SpanStart(f"{A.OP_INVOKE_WORKFLOW} {name}", SpanKind.INTERNAL, attrs)
+
+
+def crew_end(event: Any, policy: ContentPolicy) -> Attributes:
+    attrs: Attributes = {}
+    _text(attrs, A.CREW_FINAL_OUTPUT, getattr(event, "output", None), policy)
+    _put(attrs, A.CREW_REPORTED_TOTAL_TOKENS, getattr(event, "total_tokens", None))
+    return attrs
+
+
+def task_start(source: Any, event: Any, index: int | None, policy: ContentPolicy) -> SpanStart:
+    """task_started: ``execute_task {task name}``; a task without a name is called ``Task {n}``."""
+    task = getattr(event, "task", None) or source
+    name = getattr(task, "name", None)  # not event.task_name: CrewAI fills it with the whole description
+    label = name or (f"Task {index}" if index else "Task")
+    attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_EXECUTE_TASK}
+    _put(attrs, A.TASK_ID, str(getattr(task, "id", "") or getattr(event, "task_id", "") or "") or None)
+    _put(attrs, A.TASK_KEY, getattr(task, "key", None))
+    _put(attrs, A.TASK_NAME, name)
+    _put(attrs, A.TASK_INDEX, index)
+    _put(attrs, A.TASK_ASYNC_EXECUTION, getattr(task, "async_execution", None))
+    agent = getattr(task, "agent", None)
+    _put(attrs, A.TASK_AGENT_ROLE, getattr(agent, "role", None))
+    _text(attrs, A.TASK_DESCRIPTION, getattr(task, "description", None), policy)
+    _text(attrs, A.TASK_EXPECTED_OUTPUT, getattr(task, "expected_output", None), policy)
+    if getattr(event, "context", None):
+        _text(attrs, A.TASK_CONTEXT, event.context, policy)
+    return SpanStart(f"{A.OP_EXECUTE_TASK} {label}", SpanKind.INTERNAL, attrs)
+
+
+def task_end(event: Any, policy: ContentPolicy) -> Attributes:
+    attrs: Attributes = {}
+    _text(attrs, A.TASK_OUTPUT, getattr(event, "output", None), policy)
+    return attrs
+
+
+def agent_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
+    """agent_execution_started: ``invoke_agent {role}``."""
+    agent = getattr(event, "agent", None) or source
+    role = str(getattr(agent, "role", None) or getattr(event, "agent_role", None) or "agent")
+    attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_AGENT, A.GEN_AI_AGENT_NAME: role, A.AGENT_ROLE: role}
+    _put(attrs, A.GEN_AI_AGENT_ID, str(getattr(agent, "id", "") or "") or None)
+    llm = getattr(agent, "llm", None)
+    model = _model_of(llm)
+    _put(attrs, A.GEN_AI_REQUEST_MODEL, model)
+    _put(attrs, A.GEN_AI_PROVIDER_NAME, provider_of(llm, model) if llm is not None else None)
+    tools = getattr(event, "tools", None) or getattr(agent, "tools", None)
+    if tools:
+        attrs[A.AGENT_TOOLS] = _tool_names(tools)
+    _text(attrs, A.AGENT_GOAL, getattr(agent, "goal", None), policy)
+    _text(attrs, A.AGENT_BACKSTORY, getattr(agent, "backstory", None), policy)
+    _text(attrs, A.AGENT_TASK_PROMPT, getattr(event, "task_prompt", None), policy)
+    return SpanStart(f"{A.OP_INVOKE_AGENT} {role}", SpanKind.INTERNAL, attrs)
+
+
+def agent_end(event: Any, policy: ContentPolicy) -> Attributes:
+    attrs: Attributes = {}
+    _text(attrs, A.AGENT_OUTPUT, getattr(event, "output", None), policy)
+    return attrs
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, list):  # multimodal parts: keep text parts, name the others
+        parts: list[dict[str, Any]] = []
+        for item in content:
+            if isinstance(item, Mapping) and item.get("type") == "text":
+                parts.append({"type": "text", "content": str(item.get("text", ""))})
+            else:
+                kind = item.get("type", "unknown") if isinstance(item, Mapping) else type(item).__name__
+                parts.append({"type": str(kind)})
+        return parts
+    return [{"type": "text", "content": to_text(content)}]
+
+
+def chat_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split CrewAI's messages into (system instruction parts, input messages) in the GenAI JSON shape."""
+    if messages is None:
+        return [], []
+    if isinstance(messages, str):
+        return [], [{"role": "user", "parts": [{"type": "text", "content": messages}]}]
+    system: list[dict[str, Any]] = []
+    inputs: list[dict[str, Any]] = []
+    for message in messages if isinstance(messages, list) else [messages]:
+        if not isinstance(message, Mapping):
+            inputs.append({"role": "user", "parts": _parts(message)})
+            continue
+        role = str(message.get("role", "user"))
+        if role == "system":
+            system.extend(_parts(message.get("content")))
+        else:
+            inputs.append({"role": role, "parts": _parts(message.get("content"))})
+    return system, inputs
+
+
+def _json(policy: ContentPolicy, value: Any) -> str | None:
+    if not policy.capture or not value:
+        return None
+    return policy.text(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def llm_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
+    """llm_call_started: ``chat {model}``, kind CLIENT."""
+    model = getattr(event, "model", None) or _model_of(source)
+    attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_CHAT}
+    _put(attrs, A.GEN_AI_REQUEST_MODEL, model)
+    _put(attrs, A.GEN_AI_PROVIDER_NAME, provider_of(source, model))
+    for key, name in (
+        (A.GEN_AI_REQUEST_TEMPERATURE, "temperature"),
+        (A.GEN_AI_REQUEST_TOP_P, "top_p"),
+        (A.GEN_AI_REQUEST_MAX_TOKENS, "max_tokens"),
+        (A.GEN_AI_REQUEST_SEED, "seed"),
+        (A.GEN_AI_REQUEST_FREQUENCY_PENALTY, "frequency_penalty"),
+        (A.GEN_AI_REQUEST_PRESENCE_PENALTY, "presence_penalty"),
+        (A.GEN_AI_REQUEST_CHOICE_COUNT, "n"),
+    ):
+        value = getattr(event, name, None)
+        if isinstance(value, float) and key in (A.GEN_AI_REQUEST_MAX_TOKENS, A.GEN_AI_REQUEST_SEED):
+            value = int(value) if value.is_integer() else None
+        _put(attrs, key, value)
+    stops = getattr(event, "stop_sequences", None)
+    if stops:
+        attrs[A.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stops]
+    _put(attrs, A.LLM_CALL_ID, getattr(event, "call_id", None))
+    _put(attrs, A.LLM_STREAM, getattr(event, "stream", None))
+    system, inputs = chat_messages(getattr(event, "messages", None))
+    _put(attrs, A.GEN_AI_SYSTEM_INSTRUCTIONS, _json(policy, system))
+    _put(attrs, A.GEN_AI_INPUT_MESSAGES, _json(policy, inputs))
+    return SpanStart(f"{A.OP_CHAT} {model or 'unknown'}", SpanKind.CLIENT, attrs)
+
+
+def llm_end(event: Any, policy: ContentPolicy) -> Attributes:
+    attrs: Attributes = dict(normalize_usage(getattr(event, "usage", None)).attributes())
+    finish = getattr(event, "finish_reason", None)
+    if finish:
+        attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = [str(finish)]
+    _put(attrs, A.GEN_AI_RESPONSE_ID, getattr(event, "response_id", None))
+    call_type = getattr(event, "call_type", None)
+    _put(attrs, A.LLM_CALL_TYPE, getattr(call_type, "value", call_type))
+    response = getattr(event, "response", None)
+    if response is not None:
+        message = {"role": "assistant", "parts": [{"type": "text", "content": to_text(response)}]}
+        _put(attrs, A.GEN_AI_OUTPUT_MESSAGES, _json(policy, [message]))
+    return attrs
+
+
+def tool_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
+    """tool_usage_started: ``execute_tool {tool name}``, one span per attempt."""
+    name = str(getattr(event, "tool_name", None) or "tool")
+    attrs: Attributes = {
+        A.GEN_AI_OPERATION_NAME: A.OP_EXECUTE_TOOL,
+        A.GEN_AI_TOOL_NAME: name,
+        A.GEN_AI_TOOL_TYPE: A.TOOL_TYPE_FUNCTION,
+    }
+    _put(attrs, A.TOOL_ATTEMPT, getattr(event, "run_attempts", None))
+    tool_class = getattr(event, "tool_class", None)
+    _put(attrs, A.TOOL_CLASS, getattr(tool_class, "__name__", tool_class))
+    _text(attrs, A.GEN_AI_TOOL_CALL_ARGUMENTS, getattr(event, "tool_args", None), policy)
+    return SpanStart(f"{A.OP_EXECUTE_TOOL} {name}", SpanKind.INTERNAL, attrs)
+
+
+def tool_end(event: Any, policy: ContentPolicy) -> Attributes:
+    attrs: Attributes = {}
+    _put(attrs, A.TOOL_FROM_CACHE, getattr(event, "from_cache", None))
+    if getattr(event, "type", "") == "tool_usage_finished":
+        _text(attrs, A.GEN_AI_TOOL_CALL_RESULT, getattr(event, "output", None), policy)
+    return attrs
+
+
+def error_of(event: Any, policy: ContentPolicy) -> SpanError | None:
+    """The failure an ending event reports, or None for a success."""
+    if getattr(event, "type", None) not in FAILURE_EVENTS:
+        return None
+    error = getattr(event, "error", None)
+    if isinstance(error, BaseException):
+        return SpanError(type_name(type(error)), policy.text(str(error)))
+    return SpanError(type_name(getattr(event, "error_type", None)), policy.text(error))
+
+
+def start_of(unit: str, source: Any, event: Any, policy: ContentPolicy, task_index: int | None) -> SpanStart:
+    """Dispatch a start event to its unit's span builder."""
+    if unit == CREW:
+        return crew_start(source, event, policy)
+    if unit == TASK:
+        return task_start(source, event, task_index, policy)
+    if unit == AGENT:
+        return agent_start(source, event, policy)
+    if unit == LLM:
+        return llm_start(source, event, policy)
+    return tool_start(source, event, policy)
+
+
+def end_attributes(unit: str, event: Any, policy: ContentPolicy) -> Attributes:
+    """Dispatch an end event to its unit's attribute builder."""
+    builder = {CREW: crew_end, TASK: task_end, AGENT: agent_end, LLM: llm_end, TOOL: tool_end}[unit]
+    return builder(event, policy)

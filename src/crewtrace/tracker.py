@@ -1,0 +1,273 @@
+"""Builds the span tree from CrewAI events, whatever order the event bus's thread pool delivers them in.
+
+Every span is keyed by the ``event_id`` of its start event. A start event waits until the span of its
+``parent_event_id`` exists; an end event waits until its ``started_event_id`` span exists. Scopes that
+have no span of their own (the agent executor's inner flow, memory queries, …) pass their children on
+to their own parent. Span times come from the events' timestamps, never from when a handler ran, so
+the tree and its timings are the same for every delivery order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, Status, StatusCode
+
+from crewtrace import attributes as A
+from crewtrace import spans as S
+from crewtrace.content import ContentPolicy
+
+logger = logging.getLogger(__name__)
+
+_MAX_ALIAS_HOPS = 256
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def timestamp_ns(event: Any) -> int:
+    """An event's own timestamp in Unix nanoseconds (exact to the microsecond CrewAI records)."""
+    ts = getattr(event, "timestamp", None)
+    if not isinstance(ts, datetime):
+        return time.time_ns()
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    delta = ts - _EPOCH
+    return ((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds) * 1_000
+
+
+@dataclass
+class _Root:
+    """One top-level tree (normally one crew kickoff): what is still open in it, and when it is done."""
+
+    key: str
+    open_keys: set[str] = field(default_factory=set)
+    task_ids: list[str] = field(default_factory=list)
+    failure_type: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class _Node:
+    key: str
+    unit: str
+    span: Span
+    root: _Root
+    end_ns: int | None = None  # set when the end event arrived but the span waits for open children
+
+
+@dataclass
+class _Waiting:
+    source: Any
+    event: Any
+    ctx: Context  # the emitter's context, for a root that has to wait
+
+
+class SpanTracker:
+    """Turns CrewAI events into spans. Thread-safe; :meth:`handle` never raises."""
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        policy: ContentPolicy | None = None,
+        transparent_types: frozenset[str] = frozenset(),
+        memory: int = 65_536,
+    ) -> None:
+        self._tracer = tracer
+        self._policy = policy or ContentPolicy()
+        self._transparent = transparent_types - set(S.START_EVENTS)
+        self._memory = memory
+        self._lock = threading.RLock()
+        self._open: dict[str, _Node] = {}
+        self._closed: OrderedDict[str, _Node] = OrderedDict()
+        self._aliases: OrderedDict[str, str | None] = OrderedDict()
+        self._waiting: OrderedDict[str, list[_Waiting]] = OrderedDict()
+        self._roots: dict[str, _Root] = {}
+        self._logged: set[str] = set()
+
+    # ----------------------------------------------------------------- public
+
+    def handle(self, source: Any, event: Any) -> None:
+        """Feed one CrewAI event. Errors are logged once per kind and swallowed: tracing never breaks a crew."""
+        try:
+            with self._lock:
+                self._dispatch(source, event, otel_context.get_current())
+        except Exception as exc:  # noqa: BLE001 - must never reach the crew
+            self._log_once(f"handle:{type(exc).__name__}", "crewtrace could not handle a CrewAI event: %r", exc)
+
+    def settle(self, root_key: str | None) -> None:
+        """Close whatever is still open under a finished kickoff, so no span outlives ``kickoff()``."""
+        if not root_key:
+            return
+        try:
+            with self._lock:
+                root = self._roots.get(root_key)
+                if root is None:
+                    return
+                root_node = self._open.get(root_key)
+                end_ns = root_node.end_ns if root_node and root_node.end_ns else time.time_ns()
+                for key in sorted(root.open_keys - {root_key}, reverse=True):
+                    node = self._open.get(key)
+                    if node is not None:
+                        node.span.set_attribute(A.SPAN_INCOMPLETE, True)
+                        self._close(node, node.end_ns or end_ns)
+                if root_node is not None and root_key in self._open:
+                    if root_node.end_ns is None:
+                        root_node.span.set_attribute(A.SPAN_INCOMPLETE, True)
+                    self._close(root_node, end_ns)
+        except Exception as exc:  # noqa: BLE001
+            self._log_once(f"settle:{type(exc).__name__}", "crewtrace could not close a kickoff's spans: %r", exc)
+
+    def wait_done(self, root_key: str, timeout: float) -> bool:
+        """Block until the tree under ``root_key`` has been fully ended, or the timeout passes."""
+        with self._lock:
+            root = self._roots.get(root_key)
+        return True if root is None else root.done.wait(timeout)
+
+    def open_span_count(self) -> int:
+        """How many spans are started and not yet ended (for tests and diagnostics)."""
+        with self._lock:
+            return len(self._open)
+
+    # --------------------------------------------------------------- dispatch
+
+    def _dispatch(self, source: Any, event: Any, ctx: Context) -> None:
+        etype = getattr(event, "type", None)
+        if etype in S.START_EVENTS:
+            self._start(source, event, ctx)
+        elif etype in S.END_EVENTS:
+            self._end(source, event, ctx)
+        elif etype in self._transparent:
+            self._alias(event)
+
+    def _alias(self, event: Any) -> None:
+        key = event.event_id
+        self._remember(self._aliases, key, event.parent_event_id)
+        self._release(key)
+
+    def _resolve(self, parent_id: str | None) -> tuple[_Node | None, str | None]:
+        """(parent node, None) when known; (None, missing id) when we must wait; (None, None) for a root."""
+        for _ in range(_MAX_ALIAS_HOPS):
+            if parent_id is None:
+                return None, None
+            node = self._open.get(parent_id) or self._closed.get(parent_id)
+            if node is not None:
+                return node, None
+            if parent_id not in self._aliases:
+                return None, parent_id
+            parent_id = self._aliases[parent_id]
+        return None, None
+
+    def _start(self, source: Any, event: Any, ctx: Context) -> None:
+        key = event.event_id
+        if key in self._open or key in self._closed:
+            return
+        parent, missing = self._resolve(event.parent_event_id)
+        if missing is not None:
+            self._wait(missing, source, event, ctx)
+            return
+        unit = S.START_EVENTS[event.type]
+        if parent is None:
+            root = _Root(key)
+            self._roots[key] = root
+            parent_ctx = ctx  # the emitter's context: the span current where kickoff() was called
+        else:
+            root = parent.root
+            parent_ctx = trace.set_span_in_context(parent.span)
+        if unit == S.CREW and parent is None:
+            root.task_ids = [str(t.id) for t in getattr(source, "tasks", None) or []]
+        spec = S.start_of(unit, source, event, self._policy, self._task_index(root, unit, event))
+        span = self._tracer.start_span(
+            spec.name,
+            context=parent_ctx,
+            kind=spec.kind,
+            attributes=spec.attributes,
+            start_time=timestamp_ns(event),
+        )
+        node = _Node(key, unit, span, root)
+        self._open[key] = node
+        root.open_keys.add(key)
+        self._release(key)
+
+    def _task_index(self, root: _Root, unit: str, event: Any) -> int | None:
+        if unit != S.TASK:
+            return None
+        task = getattr(event, "task", None)
+        task_id = str(getattr(task, "id", "") or getattr(event, "task_id", "") or "")
+        return root.task_ids.index(task_id) + 1 if task_id in root.task_ids else None
+
+    def _end(self, source: Any, event: Any, ctx: Context) -> None:
+        key = getattr(event, "started_event_id", None)
+        if key is None:
+            self._log_once(f"nostart:{event.type}", "crewtrace: %s event without started_event_id", event.type)
+            return
+        node = self._open.get(key)
+        if node is None:
+            if key not in self._closed:
+                self._wait(key, source, event, ctx)
+            return
+        unit = S.END_EVENTS[event.type]
+        span = node.span
+        span.set_attributes(S.end_attributes(unit, event, self._policy))
+        error = S.error_of(event, self._policy)
+        end_ns = timestamp_ns(event)
+        if error is not None:
+            if unit == S.TASK:
+                node.root.failure_type = error.error_type
+            if unit == S.CREW and error.error_type == A.ERROR_TYPE_OTHER and node.root.failure_type:
+                error.error_type = node.root.failure_type
+            span.set_attribute(A.ERROR_TYPE, error.error_type)
+            event_attrs = {A.EXCEPTION_TYPE: error.error_type}
+            if error.message is not None:
+                event_attrs[A.EXCEPTION_MESSAGE] = error.message
+            span.add_event(A.EXCEPTION_EVENT, event_attrs, timestamp=end_ns)
+            span.set_status(Status(StatusCode.ERROR, error.message or error.error_type))
+        if key == node.root.key and len(node.root.open_keys) > 1:
+            node.end_ns = end_ns  # the root ends once its last open child has
+            return
+        self._close(node, end_ns)
+
+    def _close(self, node: _Node, end_ns: int) -> None:
+        node.span.end(end_time=max(end_ns, getattr(node.span, "start_time", 0) or 0))
+        self._open.pop(node.key, None)
+        self._remember(self._closed, node.key, node)
+        root = node.root
+        root.open_keys.discard(node.key)
+        if node.key == root.key:
+            root.done.set()
+            self._roots.pop(root.key, None)
+            return
+        root_node = self._open.get(root.key)
+        if root_node is not None and root_node.end_ns is not None and root.open_keys == {root.key}:
+            self._close(root_node, root_node.end_ns)
+
+    # ---------------------------------------------------------------- waiting
+
+    def _wait(self, key: str, source: Any, event: Any, ctx: Context) -> None:
+        self._waiting.setdefault(key, []).append(_Waiting(source, event, ctx))
+        self._waiting.move_to_end(key)
+        while len(self._waiting) > self._memory:
+            dropped, _ = self._waiting.popitem(last=False)
+            self._log_once("dropped", "crewtrace: dropped events waiting for unknown event %s", dropped)
+
+    def _release(self, key: str) -> None:
+        waiting = self._waiting.pop(key, None)
+        for item in waiting or ():
+            self._dispatch(item.source, item.event, item.ctx)
+
+    def _remember(self, store: OrderedDict[str, Any], key: str, value: Any) -> None:
+        store[key] = value
+        while len(store) > self._memory:
+            store.popitem(last=False)
+
+    def _log_once(self, kind: str, message: str, *args: Any) -> None:
+        if kind not in self._logged:
+            self._logged.add(kind)
+            logger.warning(message, *args)

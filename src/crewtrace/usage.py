@@ -1,0 +1,99 @@
+"""Token usage: one shape for whatever usage dict a provider (or CrewAI) reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from crewtrace import attributes as A
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one LLM call. ``input_tokens`` includes cached input, as the GenAI conventions define it."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_write_input_tokens: int | None = None
+    reasoning_output_tokens: int | None = None
+
+    def attributes(self) -> dict[str, int]:
+        """The gen_ai.usage.* attributes for an LLM span, leaving out counts the provider did not report."""
+        pairs = {
+            A.GEN_AI_USAGE_INPUT_TOKENS: self.input_tokens,
+            A.GEN_AI_USAGE_OUTPUT_TOKENS: self.output_tokens,
+            A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: self.cache_read_input_tokens,
+            A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: self.cache_write_input_tokens,
+            A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: self.reasoning_output_tokens,
+        }
+        return {k: v for k, v in pairs.items() if v is not None}
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _first(data: Mapping[str, Any], *keys: str) -> int | None:
+    for key in keys:
+        found = _int(data.get(key))
+        if found is not None:
+            return found
+    return None
+
+
+def _nested(data: Mapping[str, Any], outer: str, inner: str) -> int | None:
+    sub = data.get(outer)
+    if isinstance(sub, Mapping):
+        return _int(sub.get(inner))
+    return _int(getattr(sub, inner, None)) if sub is not None else None
+
+
+def _as_mapping(usage: Any) -> Mapping[str, Any] | None:
+    if usage is None:
+        return None
+    if isinstance(usage, Mapping):
+        return usage
+    dump = getattr(usage, "model_dump", None)
+    if callable(dump):
+        dumped = dump()
+        return dumped if isinstance(dumped, Mapping) else None
+    return vars(usage) if hasattr(usage, "__dict__") else None
+
+
+def normalize_usage(usage: Any) -> Usage:
+    """Map OpenAI, Anthropic, Gemini, Bedrock, litellm or CrewAI UsageMetrics usage onto :class:`Usage`."""
+    data = _as_mapping(usage)
+    if not data:
+        return Usage()
+    cache_read = _first(data, "cache_read_input_tokens", "cacheReadInputTokens", "cached_content_token_count")
+    if cache_read is None:
+        cache_read = _nested(data, "prompt_tokens_details", "cached_tokens")
+    if cache_read is None:
+        cache_read = _first(data, "cached_prompt_tokens", "cached_tokens")
+    cache_write = _first(
+        data, "cache_creation_input_tokens", "cacheWriteInputTokens", "cache_creation_tokens", "cache_write_tokens"
+    )
+    reasoning = _nested(data, "completion_tokens_details", "reasoning_tokens")
+    if reasoning is None:
+        reasoning = _first(data, "reasoning_tokens", "thoughts_token_count")
+    output = _first(data, "completion_tokens", "output_tokens", "outputTokens", "candidates_token_count")
+
+    prompt = _first(data, "prompt_tokens", "prompt_token_count", "inputTokens")
+    if prompt is not None:
+        input_tokens: int | None = prompt
+    else:
+        # Anthropic-style: input_tokens counts only uncached input; cached reads and writes come on top.
+        input_tokens = _first(data, "input_tokens")
+        if input_tokens is not None and ("cache_read_input_tokens" in data or "cache_creation_input_tokens" in data):
+            input_tokens = (input_tokens or 0) + (cache_read or 0) + (cache_write or 0)
+    return Usage(input_tokens, output, cache_read, cache_write, reasoning)

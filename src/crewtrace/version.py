@@ -1,0 +1,3 @@
+"""crewtrace's version."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,53 @@
+"""Test-wide setup: CrewAI offline and quiet, its storage in a temporary directory, crewtrace torn down."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Before anything imports crewai: no telemetry, no tracing prompt, nothing written to the user's home.
+_HOME = tempfile.mkdtemp(prefix="crewtrace-tests-")
+os.environ.update(
+    CREWAI_DISABLE_TELEMETRY="true",
+    CREWAI_TRACING_ENABLED="false",
+    CREWAI_TESTING="true",
+    CREWAI_STORAGE_DIR=_HOME,
+    HOME=_HOME,
+)
+
+import pytest  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+
+import crewtrace  # noqa: E402
+from crewtrace import configure  # noqa: E402
+
+TEST_ENV = {key: os.environ[key] for key in ("CREWAI_DISABLE_TELEMETRY", "CREWAI_TRACING_ENABLED", "CREWAI_TESTING")}
+
+
+@pytest.fixture(autouse=True)
+def _clean_crewtrace():
+    """Every test starts and ends uninstrumented."""
+    yield
+    if configure._active is not None:
+        configure._active.shutdown()
+    crewtrace.CrewAIInstrumentor().uninstrument()
+
+
+@pytest.fixture
+def memory() -> tuple[TracerProvider, InMemorySpanExporter]:
+    """A TracerProvider that keeps finished spans in memory, instrumented by crewtrace."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    crewtrace.CrewAIInstrumentor().instrument(tracer_provider=provider)
+    return provider, exporter
+
+
+@pytest.fixture
+def subprocess_env(tmp_path) -> dict[str, str]:
+    """Environment for a child process: CrewAI offline, home and storage in this test's tmp dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(TEST_ENV, HOME=str(tmp_path), CREWAI_STORAGE_DIR=str(tmp_path / "crewai"))
+    return env

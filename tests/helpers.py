@@ -1,0 +1,47 @@
+"""Shared test helpers: span trees, crews with failing parts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from crewai import Agent, Crew, Task
+from crewai.tools import BaseTool
+
+from crewtrace.offline_llm import OfflineLLM
+from crewtrace.summary import SpanRecord
+
+
+class BrokenTool(BaseTool):
+    """A tool that always raises."""
+
+    name: str = "broken_lookup"
+    description: str = "Looks things up, but its backend is down."
+
+    def _run(self, topic: str) -> str:
+        raise ConnectionError(f"backend unreachable for {topic!r}")
+
+
+def one_task_crew(llm: OfflineLLM, tools: list[Any] | None = None, name: str = "single") -> Crew:
+    agent = Agent(role="Worker", goal="Do the job", backstory="Reliable.", llm=llm, tools=tools or [])
+    task = Task(name="job", description="Do the job carefully.", expected_output="A result.", agent=agent)
+    return Crew(name=name, agents=[agent], tasks=[task])
+
+
+def children(records: Sequence[SpanRecord], parent: SpanRecord) -> list[SpanRecord]:
+    return sorted((r for r in records if r.parent_id == parent.span_id), key=lambda r: r.start_ns)
+
+
+def outline(records: Sequence[SpanRecord]) -> list[str]:
+    """The tree as indented span names, children in start order: easy to compare and to read in a failure."""
+    ids = {r.span_id for r in records}
+    lines: list[str] = []
+
+    def walk(record: SpanRecord, depth: int) -> None:
+        lines.append("  " * depth + record.name)
+        for child in children(records, record):
+            walk(child, depth + 1)
+
+    for root in sorted((r for r in records if r.parent_id not in ids), key=lambda r: r.start_ns):
+        walk(root, 0)
+    return lines

@@ -1,0 +1,144 @@
+"""Real OTLP trace receivers on 127.0.0.1 (gRPC TraceService and HTTP /v1/traces), from opentelemetry-proto."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from crewtrace.summary import SpanRecord
+
+_STATUS = {0: "UNSET", 1: "OK", 2: "ERROR"}
+
+
+def any_value(value: Any) -> Any:
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [any_value(v) for v in value.array_value.values]
+    return getattr(value, kind) if kind else None
+
+
+def attributes_of(attrs: Any) -> dict[str, Any]:
+    return {kv.key: any_value(kv.value) for kv in attrs}
+
+
+class _Receiver:
+    def __init__(self) -> None:
+        self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
+        self.headers: list[dict[str, str]] = []
+        self._lock = threading.Lock()
+
+    def _keep(self, request: trace_service_pb2.ExportTraceServiceRequest, headers: dict[str, str]) -> None:
+        with self._lock:
+            self.requests.append(request)
+            self.headers.append(headers)
+
+    def spans(self) -> list[tuple[dict[str, Any], Any]]:
+        """(resource attributes, protobuf Span) for every span received so far."""
+        with self._lock:
+            requests = list(self.requests)
+        return [
+            (attributes_of(rs.resource.attributes), span)
+            for request in requests
+            for rs in request.resource_spans
+            for ss in rs.scope_spans
+            for span in ss.spans
+        ]
+
+    def records(self) -> list[SpanRecord]:
+        return [
+            SpanRecord(
+                trace_id=span.trace_id.hex(),
+                span_id=span.span_id.hex(),
+                parent_id=span.parent_span_id.hex() or None,
+                name=span.name,
+                start_ns=span.start_time_unix_nano,
+                end_ns=span.end_time_unix_nano,
+                status=_STATUS[span.status.code],
+                attributes=attributes_of(span.attributes),
+            )
+            for _, span in self.spans()
+        ]
+
+    def wait_for_spans(self, count: int, timeout: float = 15.0) -> list[SpanRecord]:
+        """Wait (bounded) until at least ``count`` spans arrived; return them."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.spans()) >= count:
+                break
+            time.sleep(0.05)
+        return self.records()
+
+
+class GrpcReceiver(_Receiver):
+    """An OTLP/gRPC TraceService on a free 127.0.0.1 port."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        receiver = self
+
+        class Servicer(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC method name
+                receiver._keep(request, {k: v for k, v in context.invocation_metadata()})
+                return trace_service_pb2.ExportTraceServiceResponse()
+
+        self._server = grpc.server(ThreadPoolExecutor(max_workers=2))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Servicer(), self._server)
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> GrpcReceiver:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.stop(grace=None).wait(5)
+
+
+class HttpReceiver(_Receiver):
+    """An OTLP/HTTP (protobuf) /v1/traces endpoint on a free 127.0.0.1 port."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                if self.path != "/v1/traces":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+                receiver._keep(request, {k.lower(): v for k, v in self.headers.items()})
+                payload = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> HttpReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)

@@ -1,0 +1,150 @@
+"""The span model on a real sequential crew: names, kinds, parents, attributes, tokens and timing."""
+
+from __future__ import annotations
+
+import json
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
+
+from crewtrace import CrewAIInstrumentor
+from crewtrace import attributes as A
+from crewtrace.demo_crew import build_demo_crew
+from crewtrace.offline_llm import OfflineLLM
+from crewtrace.summary import records_from_sdk
+from tests.helpers import outline
+
+EXPECTED_TREE = [
+    "invoke_workflow tracing-note",
+    "  execute_task research",
+    "    invoke_agent Researcher",
+    "      chat crewtrace-offline",
+    "      execute_tool notebook_lookup",
+    "      chat crewtrace-offline",
+    "  execute_task outline",
+    "    invoke_agent Writer",
+    "      chat crewtrace-offline",
+    "  execute_task write",
+    "    invoke_agent Writer",
+    "      chat crewtrace-offline",
+]
+
+
+def test_demo_crew_tree_is_complete_and_ended_when_kickoff_returns(memory):
+    _, exporter = memory
+    llm = OfflineLLM()
+    build_demo_crew(llm).kickoff()
+    # No flush: every span must already be ended when kickoff() returns.
+    spans = exporter.get_finished_spans()
+    assert CrewAIInstrumentor().tracker.open_span_count() == 0
+    records = records_from_sdk(spans)
+    assert outline(records) == EXPECTED_TREE
+    assert len({r.trace_id for r in records}) == 1
+
+
+def test_kinds_operations_and_attributes(memory):
+    _, exporter = memory
+    crew = build_demo_crew()
+    crew.kickoff(inputs={"topic": "tracing"})
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    root = spans["invoke_workflow tracing-note"]
+    assert root.kind is SpanKind.INTERNAL
+    assert root.attributes[A.GEN_AI_OPERATION_NAME] == "invoke_workflow"
+    assert root.attributes[A.GEN_AI_WORKFLOW_NAME] == "tracing-note"
+    assert root.attributes[A.CREW_ID] == str(crew.id)
+    assert root.attributes[A.CREW_PROCESS] == "sequential"
+    assert root.attributes[A.CREW_TASK_COUNT] == 3
+    assert json.loads(root.attributes[A.CREW_INPUTS]) == {"topic": "tracing"}
+    assert root.attributes[A.CREW_FINAL_OUTPUT].startswith("Offline answer")
+    assert root.status.status_code is StatusCode.UNSET
+
+    task = spans["execute_task research"]
+    assert task.attributes[A.GEN_AI_OPERATION_NAME] == "execute_task"
+    assert task.attributes[A.TASK_ID] == str(crew.tasks[0].id)
+    assert task.attributes[A.TASK_INDEX] == 1
+    assert task.attributes[A.TASK_DESCRIPTION] == crew.tasks[0].description
+    assert task.attributes[A.TASK_EXPECTED_OUTPUT] == crew.tasks[0].expected_output
+    assert task.attributes[A.TASK_OUTPUT].startswith("Offline answer")
+
+    agent = spans["invoke_agent Researcher"]
+    assert agent.attributes[A.GEN_AI_AGENT_NAME] == "Researcher"
+    assert agent.attributes[A.GEN_AI_AGENT_ID] == str(crew.agents[0].id)
+    assert agent.attributes[A.AGENT_GOAL] == crew.agents[0].goal
+    assert list(agent.attributes[A.AGENT_TOOLS]) == ["notebook_lookup"]
+
+    tool = spans["execute_tool notebook_lookup"]
+    assert tool.kind is SpanKind.INTERNAL
+    assert tool.attributes[A.GEN_AI_TOOL_NAME] == "notebook_lookup"
+    assert tool.attributes[A.GEN_AI_TOOL_TYPE] == "function"
+    assert "topic" in tool.attributes[A.GEN_AI_TOOL_CALL_ARGUMENTS]
+    assert "OTLP" in tool.attributes[A.GEN_AI_TOOL_CALL_RESULT]
+
+
+def test_llm_spans_carry_exactly_the_reported_tokens(memory):
+    _, exporter = memory
+    llm = OfflineLLM()
+    build_demo_crew(llm).kickoff()
+    chats = sorted((s for s in exporter.get_finished_spans() if s.name.startswith("chat ")), key=lambda s: s.start_time)
+    assert len(chats) == len(llm.usages) == 4
+    for span, usage in zip(chats, llm.usages, strict=True):
+        assert span.kind is SpanKind.CLIENT
+        assert span.attributes[A.GEN_AI_REQUEST_MODEL] == "crewtrace-offline"
+        assert span.attributes[A.GEN_AI_PROVIDER_NAME] == "crewtrace"
+        assert span.attributes[A.GEN_AI_USAGE_INPUT_TOKENS] == usage["prompt_tokens"]
+        assert span.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] == usage["completion_tokens"]
+        assert list(span.attributes[A.GEN_AI_RESPONSE_FINISH_REASONS]) == ["stop"]
+        system = json.loads(span.attributes[A.GEN_AI_SYSTEM_INSTRUCTIONS])
+        assert system[0]["type"] == "text" and "You are" in system[0]["content"]
+        inputs = json.loads(span.attributes[A.GEN_AI_INPUT_MESSAGES])
+        assert inputs[0]["role"] == "user"
+        output = json.loads(span.attributes[A.GEN_AI_OUTPUT_MESSAGES])
+        assert output[0]["role"] == "assistant" and output[0]["parts"][0]["content"]
+
+
+def test_children_lie_within_their_parents_in_time(memory):
+    _, exporter = memory
+    build_demo_crew().kickoff()
+    spans = exporter.get_finished_spans()
+    by_id = {s.context.span_id: s for s in spans}
+    for span in spans:
+        assert span.start_time <= span.end_time
+        if span.parent is not None:
+            parent = by_id[span.parent.span_id]
+            assert parent.start_time <= span.start_time and span.end_time <= parent.end_time, span.name
+
+
+def test_crew_span_is_child_of_the_callers_current_span(memory):
+    provider, exporter = memory
+    tracer = provider.get_tracer("app")
+    with tracer.start_as_current_span("request") as outer:
+        build_demo_crew().kickoff()
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    root = spans["invoke_workflow tracing-note"]
+    assert root.parent is not None and root.parent.span_id == outer.get_span_context().span_id
+    assert root.context.trace_id == outer.get_span_context().trace_id
+
+
+def test_two_kickoffs_are_two_traces(memory):
+    _, exporter = memory
+    crew = build_demo_crew()
+    crew.kickoff()
+    crew.kickoff()
+    roots = [s for s in exporter.get_finished_spans() if s.parent is None]
+    assert len(roots) == 2
+    assert roots[0].context.trace_id != roots[1].context.trace_id
+    assert len(exporter.get_finished_spans()) == 2 * len(EXPECTED_TREE)
+
+
+def test_uninstrument_removes_every_handler_and_stops_tracing(memory):
+    from crewai.events import crewai_event_bus
+
+    _, exporter = memory
+    listener = CrewAIInstrumentor()._listener
+    registered = listener.registered_classes
+    assert registered
+    assert all(listener._handler in crewai_event_bus._sync_handlers.get(c, ()) for c in registered)
+    CrewAIInstrumentor().uninstrument()
+    assert not any(listener._handler in crewai_event_bus._sync_handlers.get(c, ()) for c in registered)
+    build_demo_crew().kickoff()
+    assert exporter.get_finished_spans() == ()
+    assert trace.get_current_span() is trace.INVALID_SPAN
