@@ -1,0 +1,94 @@
+"""Out-of-order delivery: the events of a real run, fed to the tracker in any order, give the same tree."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any
+
+from crewai.events import crewai_event_bus
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from crewtrace.listener import CrewAIEventListener, scope_starting_types
+from crewtrace.offline_llm import OfflineLLM
+from crewtrace.tracker import SpanTracker
+from tests.helpers import BrokenTool, one_task_crew
+
+
+class Recorder:
+    """Stands where the tracker stands on the bus and keeps every (source, event) it is handed."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, Any]] = []
+        self._lock = threading.Lock()
+
+    def handle(self, source: Any, event: Any) -> None:
+        with self._lock:
+            self.events.append((source, event))
+
+
+@functools.cache
+def recorded_run() -> tuple[tuple[Any, Any], ...]:
+    """The events of one real run (a tool that fails three times, then a final answer), in emission order."""
+    recorder = Recorder()
+    listener = CrewAIEventListener(recorder, crewai_event_bus)  # type: ignore[arg-type]
+    listener.register()
+    try:
+        one_task_crew(OfflineLLM(), tools=[BrokenTool()]).kickoff()
+        crewai_event_bus.flush(10)
+    finally:
+        listener.unregister()
+    return tuple(sorted(recorder.events, key=lambda pair: pair[1].emission_sequence or 0))
+
+
+def replay(events: list[tuple[Any, Any]]) -> list[tuple]:
+    """Feed events to a fresh tracker; return the finished tree in a comparable form."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracker = SpanTracker(provider.get_tracer("replay"), transparent_types=scope_starting_types())
+    for source, event in events:
+        tracker.handle(source, event)
+    assert tracker.open_span_count() == 0
+    spans = exporter.get_finished_spans()
+    names = {s.context.span_id: s.name for s in spans}
+
+    def path(span) -> str:
+        return names[span.parent.span_id] if span.parent else ""
+
+    return sorted(
+        (
+            s.name,
+            path(s),
+            s.start_time,
+            s.end_time,
+            s.status.status_code.name,
+            tuple(sorted((k, str(v)) for k, v in s.attributes.items())),
+            tuple((e.name, e.timestamp) for e in s.events),
+        )
+        for s in spans
+    )
+
+
+def test_recorded_run_has_the_expected_shape():
+    in_order = replay(list(recorded_run()))
+    names = [row[0] for row in in_order]
+    assert names.count("execute_tool broken_lookup") == 3
+    assert {"invoke_workflow single", "execute_task job", "invoke_agent Worker"} <= set(names)
+
+
+def test_reversed_order_gives_the_same_tree():
+    events = list(recorded_run())
+    assert replay(events[::-1]) == replay(events)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_any_order_gives_the_same_tree(data):
+    events = list(recorded_run())
+    shuffled = data.draw(st.permutations(events))
+    assert replay(list(shuffled)) == replay(events)
