@@ -32,7 +32,8 @@ def _clean_crewtrace():
     yield
     if configure._active is not None:
         configure._active.shutdown()
-    crewtrace.CrewAIInstrumentor().uninstrument()
+    if crewtrace.CrewAIInstrumentor().is_instrumented_by_opentelemetry:
+        crewtrace.CrewAIInstrumentor().uninstrument()
 
 
 @pytest.fixture

@@ -63,7 +63,6 @@ CREW_INPUTS: Final = "crewai.crew.inputs"
 CREW_TASK_COUNT: Final = "crewai.crew.task_count"
 CREW_AGENT_COUNT: Final = "crewai.crew.agent_count"
 CREW_FINAL_OUTPUT: Final = "crewai.crew.final_output"
-CREW_REPORTED_TOTAL_TOKENS: Final = "crewai.crew.reported_total_tokens"
 
 TASK_ID: Final = "crewai.task.id"
 TASK_KEY: Final = "crewai.task.key"

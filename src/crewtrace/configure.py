@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -213,7 +214,7 @@ def instrument(
             if name == "otlp":
                 span_exporter, where = _otlp_exporter(proto, endpoint, checked_headers, timeout)
             elif name == "console":
-                span_exporter, where = ConsoleSpanExporter(), "console"
+                span_exporter, where = ConsoleSpanExporter(out=sys.stdout), "console"
             else:
                 path = os.path.abspath(file_path or os.environ.get(FILE_PATH_ENV) or DEFAULT_FILE_PATH)
                 span_exporter, where = OTLPJsonFileSpanExporter(path), f"file {path}"

@@ -135,7 +135,6 @@ def crew_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
 def crew_end(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = {}
     _text(attrs, A.CREW_FINAL_OUTPUT, getattr(event, "output", None), policy)
-    _put(attrs, A.CREW_REPORTED_TOTAL_TOKENS, getattr(event, "total_tokens", None))
     return attrs
 
 
