@@ -29,8 +29,9 @@ def test_each_failed_tool_attempt_is_its_own_error_span(memory):
     assert [s.attributes[A.TOOL_ATTEMPT] for s in tools] == [1, 2, 3]
     for span in tools:
         assert span.status.status_code is StatusCode.ERROR
-        assert span.attributes[A.ERROR_TYPE]
+        assert span.attributes[A.ERROR_TYPE] == "ConnectionError"
         (event,) = _exception_events(span)
+        assert event.attributes[A.EXCEPTION_TYPE] == "ConnectionError"
         assert "backend unreachable" in event.attributes[A.EXCEPTION_MESSAGE]
     task = next(s for s in exporter.get_finished_spans() if s.name == "execute_task job")
     assert task.status.status_code is StatusCode.UNSET
@@ -55,7 +56,9 @@ def test_failing_llm_marks_llm_task_and_crew_as_errors(memory):
     chat = spans["chat crewtrace-offline"]
     assert chat.status.status_code is StatusCode.ERROR
     assert chat.attributes[A.ERROR_TYPE] == A.ERROR_TYPE_OTHER  # CrewAI's llm_call_failed carries only a message
-    assert "failed on purpose" in _exception_events(chat)[0].attributes[A.EXCEPTION_MESSAGE]
+    (event,) = _exception_events(chat)
+    assert "failed on purpose" in event.attributes[A.EXCEPTION_MESSAGE]
+    assert A.EXCEPTION_TYPE not in event.attributes  # unknown: no made-up exception.type
     for name in ("execute_task job", "invoke_workflow failing"):
         span = spans[name]
         assert span.status.status_code is StatusCode.ERROR, name

@@ -224,7 +224,7 @@ class SpanTracker:
             if unit == S.CREW and error.error_type == A.ERROR_TYPE_OTHER and node.root.failure_type:
                 error.error_type = node.root.failure_type
             span.set_attribute(A.ERROR_TYPE, error.error_type)
-            event_attrs = {A.EXCEPTION_TYPE: error.error_type}
+            event_attrs = {} if error.error_type == A.ERROR_TYPE_OTHER else {A.EXCEPTION_TYPE: error.error_type}
             if error.message is not None:
                 event_attrs[A.EXCEPTION_MESSAGE] = error.message
             span.add_event(A.EXCEPTION_EVENT, event_attrs, timestamp=end_ns)
