@@ -84,3 +84,13 @@ def test_demo_rejects_a_bad_endpoint_in_one_line(subprocess_env, tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert "endpoint=" in done.stderr
+
+
+def test_demo_with_a_dead_endpoint_still_runs_and_says_nothing_was_delivered(subprocess_env, tmp_path):
+    with socket.socket() as sock:  # a port that was free a moment ago and has no listener now
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    done = run_demo(subprocess_env, tmp_path, "--endpoint", f"http://127.0.0.1:{port}")
+    assert done.returncode == 0, done.stderr
+    assert_summary(done.stdout)
+    assert "nothing is listening there" in done.stdout

@@ -7,6 +7,7 @@ import socket
 import tempfile
 from dataclasses import dataclass
 from typing import TextIO
+from urllib.parse import urlparse
 
 # CrewAI reads these at import time: no phone-home, no consent prompt, storage out of the user's home.
 _CREWAI_ENV = {"CREWAI_DISABLE_TELEMETRY": "true", "CREWAI_TRACING_ENABLED": "false", "CREWAI_TESTING": "true"}
@@ -25,6 +26,16 @@ def _listening(port: int, timeout: float = 0.3) -> bool:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout):
             return True
     except OSError:
+        return False
+
+
+def _reachable(endpoint: str) -> bool:
+    """Whether something accepts TCP connections at an OTLP endpoint URL (or host:port)."""
+    parsed = urlparse(endpoint if "://" in endpoint else f"//{endpoint}")
+    try:
+        with socket.create_connection((parsed.hostname or "localhost", parsed.port or 4317), timeout=0.5):
+            return True
+    except (OSError, ValueError):
         return False
 
 
@@ -55,9 +66,8 @@ def run_demo(out: TextIO, endpoint: str | None = None, file_path: str | None = N
     from crewtrace.demo_crew import build_demo_crew
     from crewtrace.summary import records_from_sdk, render_text, summarize
 
-    handle = crewtrace.instrument(
-        service_name=os.environ.get("OTEL_SERVICE_NAME") or "crewtrace-demo", **choose_export(endpoint, file_path)
-    )
+    export = choose_export(endpoint, file_path)
+    handle = crewtrace.instrument(service_name=os.environ.get("OTEL_SERVICE_NAME") or "crewtrace-demo", **export)
     memory = InMemorySpanExporter()  # the summary reads the same spans that were exported
     handle.tracer_provider.add_span_processor(SimpleSpanProcessor(memory))
     try:
@@ -66,7 +76,14 @@ def run_demo(out: TextIO, endpoint: str | None = None, file_path: str | None = N
     finally:
         handle.shutdown()
     summary = summarize(records_from_sdk(memory.get_finished_spans()))
-    extra = {"Exported to": "; ".join(handle.destinations) + ("" if flushed else " (flush timed out)")}
+    where = "; ".join(handle.destinations)
+    target = export.get("endpoint") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    target = target or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if export["exporter"] == "otlp" and target and not _reachable(target):
+        where += " (nothing is listening there: the spans were not delivered)"
+    elif not flushed:
+        where += " (export timed out)"
+    extra = {"Exported to": where}
     text = render_text(summary, extra)
     out.write(text + "\n\nFinal output\n" + result.raw + "\n")
     return DemoResult(summary.trace_id, handle.destinations, text)
