@@ -52,17 +52,16 @@ def test_grpc_accepts_host_and_port_without_scheme():
     assert handle.destinations == ["OTLP gRPC localhost:4317"]
 
 
-def test_second_call_returns_the_same_handle_and_registers_once():
-    from crewai.events import crewai_event_bus
-    from crewai.events.types.task_events import TaskStartedEvent
+def test_second_call_returns_the_same_handle_and_hooks_once():
+    from crewai.events.event_bus import CrewAIEventsBus
 
     first = crewtrace.instrument(tracer_provider=TracerProvider(), exporter="none")
     second = crewtrace.instrument(tracer_provider=TracerProvider(), exporter="console")
     assert second is first
-    handler = crewtrace.CrewAIInstrumentor()._listener._handler
-    assert list(crewai_event_bus._sync_handlers[TaskStartedEvent]).count(handler) == 1
+    hooked = CrewAIEventsBus.emit
+    assert hasattr(hooked, "__wrapped__") and not hasattr(hooked.__wrapped__, "__wrapped__")  # wrapped once
     first.shutdown()
-    assert handler not in crewai_event_bus._sync_handlers.get(TaskStartedEvent, ())
+    assert not hasattr(CrewAIEventsBus.emit, "__wrapped__")
     third = crewtrace.instrument(tracer_provider=TracerProvider(), exporter="none")
     assert third is not first
 

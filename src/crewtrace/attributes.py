@@ -14,6 +14,8 @@ OP_EXECUTE_TASK: Final = "execute_task"
 OP_INVOKE_AGENT: Final = "invoke_agent"
 OP_CHAT: Final = "chat"
 OP_EXECUTE_TOOL: Final = "execute_tool"
+# First word of a flow method's span name (not a GenAI operation, so no gen_ai.operation.name).
+SPAN_FLOW_METHOD: Final = "flow_method"
 
 # GenAI semantic conventions.
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
@@ -85,6 +87,14 @@ AGENT_OUTPUT: Final = "crewai.agent.output"
 LLM_CALL_ID: Final = "crewai.llm.call_id"
 LLM_CALL_TYPE: Final = "crewai.llm.call_type"
 LLM_STREAM: Final = "crewai.llm.stream"
+
+FLOW_NAME: Final = "crewai.flow.name"
+FLOW_ID: Final = "crewai.flow.id"
+FLOW_INPUTS: Final = "crewai.flow.inputs"
+FLOW_OUTPUT: Final = "crewai.flow.output"
+FLOW_METHOD_NAME: Final = "crewai.flow.method.name"
+FLOW_METHOD_PARAMS: Final = "crewai.flow.method.params"
+FLOW_METHOD_OUTPUT: Final = "crewai.flow.method.output"
 
 TOOL_ATTEMPT: Final = "crewai.tool.attempt"
 TOOL_CLASS: Final = "crewai.tool.class"

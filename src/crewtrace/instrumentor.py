@@ -20,7 +20,6 @@ from crewtrace.version import __version__
 logger = logging.getLogger(__name__)
 
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
-DEFAULT_SETTLE_TIMEOUT_S = 5.0
 
 
 class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -42,15 +41,12 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return self._tracker
 
     def _instrument(self, **kwargs: Any) -> None:
-        from crewai.events import crewai_event_bus
-
         tracer = trace.get_tracer(
             "crewtrace", __version__, tracer_provider=kwargs.get("tracer_provider"), schema_url=SCHEMA_URL
         )
         policy = kwargs.get("content_policy") or ContentPolicy()
-        self._settle_timeout = float(kwargs.get("settle_timeout", DEFAULT_SETTLE_TIMEOUT_S))
-        self._tracker = SpanTracker(tracer, policy, scope_starting_types())
-        self._listener = CrewAIEventListener(self._tracker, crewai_event_bus)
+        self._tracker = SpanTracker(tracer, policy, scope_starting_types(), settle_on_root_end=True)
+        self._listener = CrewAIEventListener(self._tracker)
         self._listener.register()
         wrap_function_wrapper("crewai.crew", "Crew.kickoff", self._kickoff)
 
@@ -71,15 +67,11 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._settle(instance)
 
     def _settle(self, crew: Any) -> None:
-        # CrewAI emits crew_kickoff_completed/failed and returns without waiting for handlers: wait for them,
-        # then close anything CrewAI never sent an end event for.
+        # Close anything CrewAI never sent an end event for (e.g. kickoff raised before crew_kickoff_failed).
         tracker = self._tracker
         if tracker is None:
             return
         try:
-            from crewai.events import crewai_event_bus
-
-            crewai_event_bus.flush(timeout=self._settle_timeout)
             tracker.settle(getattr(crew, "_kickoff_event_id", None))
         except Exception as exc:  # noqa: BLE001 - never reach the crew
             logger.warning("crewtrace could not finish a kickoff's spans: %r", exc)

@@ -1,32 +1,29 @@
-"""Registers crewtrace on CrewAI's event bus: one handler for every event class the span model needs."""
+"""Hooks crewtrace into CrewAI's event bus: every event is handled in the thread that emits it.
+
+Handling at emission, rather than on the bus's handler thread pool, means a span exists as soon as its
+start event has been emitted, so the LLM or tool span can be made the current OpenTelemetry span in the
+very thread that runs the call: spans made by the tool's own code or by other instrumentations nest
+under it. The tracker still copes with any order of events.
+"""
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import pkgutil
+import logging
+import threading
 from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import unwrap
+from wrapt import wrap_function_wrapper
 
 from crewtrace import spans as S
 from crewtrace.tracker import SpanTracker
 
+logger = logging.getLogger(__name__)
 
-def event_classes_by_type() -> dict[str, list[type]]:
-    """Every concrete CrewAI event class, grouped by its ``type`` string (the bus dispatches by exact class)."""
-    import crewai.events.types as types_pkg
-    from crewai.events.base_events import BaseEvent
-
-    found: dict[str, list[type]] = {}
-    for info in pkgutil.iter_modules(types_pkg.__path__):
-        module = importlib.import_module(f"{types_pkg.__name__}.{info.name}")
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            if not issubclass(cls, BaseEvent) or cls is BaseEvent:
-                continue
-            field = cls.model_fields.get("type")
-            etype = getattr(field, "default", None)
-            if isinstance(etype, str) and cls not in found.get(etype, []):
-                found.setdefault(etype, []).append(cls)
-    return found
+# Spans made current in the emitting thread between their start and end events.
+_CURRENT_UNITS = frozenset({S.LLM, S.TOOL})
 
 
 def scope_starting_types() -> frozenset[str]:
@@ -36,31 +33,80 @@ def scope_starting_types() -> frozenset[str]:
     return frozenset(SCOPE_STARTING_EVENTS)
 
 
+class _ThreadContexts(threading.local):
+    """Per thread: the spans crewtrace made current, innermost last, with their context tokens."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[str, object]] = []
+
+
 class CrewAIEventListener:
-    """Owns crewtrace's handler registrations on ``crewai_event_bus``, so they can all be removed again."""
+    """Wraps ``CrewAIEventsBus.emit`` so each emitted event reaches the tracker synchronously."""
 
-    def __init__(self, tracker: SpanTracker, bus: Any) -> None:
+    def __init__(self, tracker: SpanTracker) -> None:
         self._tracker = tracker
-        self._bus = bus
-        self._handler = self._on_event
-        self._registered: list[type] = []
-
-    def _on_event(self, source: Any, event: Any) -> None:
-        self._tracker.handle(source, event)
+        self._wanted = frozenset(S.START_EVENTS) | frozenset(S.END_EVENTS) | scope_starting_types()
+        self._contexts = _ThreadContexts()
+        self._installed = False
 
     def register(self) -> None:
-        wanted = set(S.START_EVENTS) | set(S.END_EVENTS) | scope_starting_types()
-        for etype, classes in event_classes_by_type().items():
-            if etype in wanted:
-                for cls in classes:
-                    self._bus.on(cls)(self._handler)
-                    self._registered.append(cls)
+        wrap_function_wrapper("crewai.events.event_bus", "CrewAIEventsBus.emit", self._emit)
+        self._installed = True
 
     def unregister(self) -> None:
-        for cls in self._registered:
-            self._bus.off(cls, self._handler)
-        self._registered.clear()
+        if self._installed:
+            from crewai.events.event_bus import CrewAIEventsBus
 
-    @property
-    def registered_classes(self) -> list[type]:
-        return list(self._registered)
+            unwrap(CrewAIEventsBus, "emit")
+            self._installed = False
+
+    def _emit(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        result = wrapped(*args, **kwargs)  # stamps event_id, parent_event_id, started_event_id
+        try:
+            source, event = _source_and_event(args, kwargs)
+            if getattr(event, "type", None) in self._wanted:
+                self.on_event(source, event)
+        except Exception as exc:  # noqa: BLE001 - tracing must never break the emitting crew
+            logger.debug("crewtrace: event hook failed: %r", exc)
+        return result
+
+    def on_event(self, source: Any, event: Any) -> None:
+        """Feed one event to the tracker; make LLM and tool spans current in this thread while they run."""
+        etype = event.type
+        if etype in S.END_EVENTS:
+            self._restore(getattr(event, "started_event_id", None))
+        self._tracker.handle(source, event)
+        if S.START_EVENTS.get(etype) in _CURRENT_UNITS:
+            span = self._tracker.open_span(event.event_id)
+            if span is not None:
+                self._pop_llm_calls()  # an LLM call with no completion event is over once anything else starts
+                token = otel_context.attach(trace.set_span_in_context(span))
+                self._contexts.stack.append((event.event_id, token))
+
+    def _restore(self, key: str | None) -> None:
+        stack = self._contexts.stack
+        if key is None or all(k != key for k, _ in stack):
+            return
+        while stack:
+            k, token = stack.pop()
+            _detach(token)
+            if k == key:
+                return
+
+    def _pop_llm_calls(self) -> None:
+        stack = self._contexts.stack
+        while stack and self._tracker.unit_of(stack[-1][0]) == S.LLM:
+            _detach(stack.pop()[1])
+
+
+def _detach(token: Any) -> None:
+    try:
+        otel_context.detach(token)
+    except Exception:  # noqa: BLE001 - a token from another context: nothing of ours to restore here
+        logger.debug("crewtrace: could not restore the context of a finished span")
+
+
+def _source_and_event(args: Any, kwargs: Any) -> tuple[Any, Any]:
+    source = args[0] if args else kwargs.get("source")
+    event = args[1] if len(args) > 1 else kwargs.get("event")
+    return source, event

@@ -20,7 +20,7 @@ from crewtrace.usage import normalize_usage
 
 Attributes = dict[str, AttributeValue]
 
-CREW, TASK, AGENT, LLM, TOOL = "crew", "task", "agent", "llm", "tool"
+CREW, TASK, AGENT, LLM, TOOL, FLOW, METHOD = "crew", "task", "agent", "llm", "tool", "flow", "method"
 
 # event.type of the event that opens / closes each unit's span.
 START_EVENTS: dict[str, str] = {
@@ -29,6 +29,9 @@ START_EVENTS: dict[str, str] = {
     "agent_execution_started": AGENT,
     "llm_call_started": LLM,
     "tool_usage_started": TOOL,
+    "lite_agent_execution_started": AGENT,
+    "flow_started": FLOW,
+    "method_execution_started": METHOD,
 }
 END_EVENTS: dict[str, str] = {
     "crew_kickoff_completed": CREW,
@@ -41,10 +44,42 @@ END_EVENTS: dict[str, str] = {
     "llm_call_failed": LLM,
     "tool_usage_finished": TOOL,
     "tool_usage_error": TOOL,
+    "lite_agent_execution_completed": AGENT,
+    "lite_agent_execution_error": AGENT,
+    "flow_finished": FLOW,
+    "flow_failed": FLOW,
+    "method_execution_finished": METHOD,
+    "method_execution_failed": METHOD,
 }
 FAILURE_EVENTS = frozenset(
-    {"crew_kickoff_failed", "task_failed", "agent_execution_error", "llm_call_failed", "tool_usage_error"}
+    {
+        "crew_kickoff_failed",
+        "task_failed",
+        "agent_execution_error",
+        "lite_agent_execution_error",
+        "llm_call_failed",
+        "tool_usage_error",
+        "flow_failed",
+        "method_execution_failed",
+    }
 )
+_FLOW_EVENTS = frozenset(
+    {
+        "flow_started",
+        "flow_finished",
+        "flow_failed",
+        "method_execution_started",
+        "method_execution_finished",
+        "method_execution_failed",
+    }
+)
+
+
+def is_internal(source: Any, event: Any) -> bool:
+    """Events of CrewAI's own flows (the agent executor runs as a Flow): scopes, not spans of their own."""
+    if getattr(event, "type", None) not in _FLOW_EVENTS:
+        return False
+    return type(source).__module__.startswith("crewai.")
 
 
 @dataclass
@@ -183,6 +218,57 @@ def agent_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
     return SpanStart(f"{A.OP_INVOKE_AGENT} {role}", SpanKind.INTERNAL, attrs)
 
 
+def lite_agent_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
+    """lite_agent_execution_started (``Agent.kickoff()`` outside a crew): ``invoke_agent {role}``."""
+    info = getattr(event, "agent_info", None) or {}
+    role = str(info.get("role") or getattr(source, "role", None) or "agent")
+    attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_AGENT, A.GEN_AI_AGENT_NAME: role, A.AGENT_ROLE: role}
+    _put(attrs, A.GEN_AI_AGENT_ID, str(info.get("id") or getattr(source, "id", "") or "") or None)
+    llm = getattr(source, "llm", None)
+    model = _model_of(llm)
+    _put(attrs, A.GEN_AI_REQUEST_MODEL, model)
+    _put(attrs, A.GEN_AI_PROVIDER_NAME, provider_of(llm, model) if llm is not None else None)
+    tools = getattr(event, "tools", None)
+    if tools:
+        attrs[A.AGENT_TOOLS] = _tool_names(tools)
+    _text(attrs, A.AGENT_GOAL, info.get("goal"), policy)
+    _text(attrs, A.AGENT_BACKSTORY, info.get("backstory"), policy)
+    _text(attrs, A.AGENT_TASK_PROMPT, getattr(event, "messages", None), policy)
+    return SpanStart(f"{A.OP_INVOKE_AGENT} {role}", SpanKind.INTERNAL, attrs)
+
+
+def flow_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
+    """flow_started (a user's Flow): ``invoke_workflow {flow name}``."""
+    name = str(getattr(event, "flow_name", None) or type(source).__name__)
+    attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_WORKFLOW, A.GEN_AI_WORKFLOW_NAME: name, A.FLOW_NAME: name}
+    flow_id = getattr(getattr(source, "state", None), "id", None)
+    _put(attrs, A.FLOW_ID, str(flow_id) if flow_id else None)
+    if getattr(event, "inputs", None):
+        _text(attrs, A.FLOW_INPUTS, event.inputs, policy)
+    return SpanStart(f"{A.OP_INVOKE_WORKFLOW} {name}", SpanKind.INTERNAL, attrs)
+
+
+def flow_end(event: Any, policy: ContentPolicy) -> Attributes:
+    attrs: Attributes = {}
+    _text(attrs, A.FLOW_OUTPUT, getattr(event, "result", None), policy)
+    return attrs
+
+
+def method_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
+    """method_execution_started: ``flow_method {method name}``, one per executed flow method."""
+    name = str(getattr(event, "method_name", None) or "method")
+    attrs: Attributes = {A.FLOW_NAME: str(getattr(event, "flow_name", "") or ""), A.FLOW_METHOD_NAME: name}
+    if getattr(event, "params", None):
+        _text(attrs, A.FLOW_METHOD_PARAMS, event.params, policy)
+    return SpanStart(f"{A.SPAN_FLOW_METHOD} {name}", SpanKind.INTERNAL, attrs)
+
+
+def method_end(event: Any, policy: ContentPolicy) -> Attributes:
+    attrs: Attributes = {}
+    _text(attrs, A.FLOW_METHOD_OUTPUT, getattr(event, "result", None), policy)
+    return attrs
+
+
 def agent_end(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = {}
     _text(attrs, A.AGENT_OUTPUT, getattr(event, "output", None), policy)
@@ -313,7 +399,13 @@ def start_of(unit: str, source: Any, event: Any, policy: ContentPolicy, task_ind
     if unit == TASK:
         return task_start(source, event, task_index, policy)
     if unit == AGENT:
+        if event.type == "lite_agent_execution_started":
+            return lite_agent_start(source, event, policy)
         return agent_start(source, event, policy)
+    if unit == FLOW:
+        return flow_start(source, event, policy)
+    if unit == METHOD:
+        return method_start(source, event, policy)
     if unit == LLM:
         return llm_start(source, event, policy)
     return tool_start(source, event, policy)
@@ -321,5 +413,13 @@ def start_of(unit: str, source: Any, event: Any, policy: ContentPolicy, task_ind
 
 def end_attributes(unit: str, event: Any, policy: ContentPolicy) -> Attributes:
     """Dispatch an end event to its unit's attribute builder."""
-    builder = {CREW: crew_end, TASK: task_end, AGENT: agent_end, LLM: llm_end, TOOL: tool_end}[unit]
+    builder = {
+        CREW: crew_end,
+        TASK: task_end,
+        AGENT: agent_end,
+        LLM: llm_end,
+        TOOL: tool_end,
+        FLOW: flow_end,
+        METHOD: method_end,
+    }[unit]
     return builder(event, policy)

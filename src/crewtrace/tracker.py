@@ -60,6 +60,9 @@ class _Node:
     unit: str
     span: Span
     root: _Root
+    start_ns: int
+    parent: _Node | None = None
+    open_children: int = 0
     end_ns: int | None = None  # set when the end event arrived but the span waits for open children
 
 
@@ -79,11 +82,13 @@ class SpanTracker:
         policy: ContentPolicy | None = None,
         transparent_types: frozenset[str] = frozenset(),
         memory: int = 65_536,
+        settle_on_root_end: bool = False,
     ) -> None:
         self._tracer = tracer
         self._policy = policy or ContentPolicy()
         self._transparent = transparent_types - set(S.START_EVENTS)
         self._memory = memory
+        self._settle_on_root_end = settle_on_root_end
         self._lock = threading.RLock()
         self._open: dict[str, _Node] = {}
         self._closed: OrderedDict[str, _Node] = OrderedDict()
@@ -103,27 +108,64 @@ class SpanTracker:
             self._log_once(f"handle:{type(exc).__name__}", "crewtrace could not handle a CrewAI event: %r", exc)
 
     def settle(self, root_key: str | None) -> None:
-        """Close whatever is still open under a finished kickoff, so no span outlives ``kickoff()``."""
+        """Close whatever is still open under a finished run, so no span outlives ``kickoff()``.
+
+        A span whose end event never came (an LLM call on litellm's tool-call path, an interrupted tool)
+        ends when its next sibling started, else when its parent ended; it is marked incomplete.
+        """
         if not root_key:
             return
         try:
             with self._lock:
-                root = self._roots.get(root_key)
-                if root is None:
-                    return
-                root_node = self._open.get(root_key)
-                end_ns = root_node.end_ns if root_node and root_node.end_ns else time.time_ns()
-                for key in sorted(root.open_keys - {root_key}, reverse=True):
-                    node = self._open.get(key)
-                    if node is not None:
-                        node.span.set_attribute(A.SPAN_INCOMPLETE, True)
-                        self._close(node, node.end_ns or end_ns)
-                if root_node is not None and root_key in self._open:
-                    if root_node.end_ns is None:
-                        root_node.span.set_attribute(A.SPAN_INCOMPLETE, True)
-                    self._close(root_node, end_ns)
+                self._settle(root_key)
         except Exception as exc:  # noqa: BLE001
-            self._log_once(f"settle:{type(exc).__name__}", "crewtrace could not close a kickoff's spans: %r", exc)
+            self._log_once(f"settle:{type(exc).__name__}", "crewtrace could not close a run's spans: %r", exc)
+
+    def _settle(self, root_key: str) -> None:
+        root = self._roots.get(root_key)
+        if root is None:
+            return
+        nodes = [self._open[k] for k in root.open_keys if k in self._open]
+        now = time.time_ns()
+        # Deepest first, so that every parent is closed after its children.
+        for node in sorted(nodes, key=self._depth, reverse=True):
+            if node.key not in self._open:
+                continue
+            if node.end_ns is None:
+                node.span.set_attribute(A.SPAN_INCOMPLETE, True)
+                node.end_ns = self._stale_end(node, nodes, now)
+            self._close(node, node.end_ns)
+
+    @staticmethod
+    def _depth(node: _Node) -> int:
+        depth = 0
+        while node.parent is not None and depth < _MAX_ALIAS_HOPS:
+            node, depth = node.parent, depth + 1
+        return depth
+
+    @staticmethod
+    def _stale_end(node: _Node, nodes: list[_Node], now: int) -> int:
+        later = [n.start_ns for n in nodes if n.parent is node.parent and n.start_ns > node.start_ns]
+        if later:
+            return min(later)
+        parent = node.parent
+        while parent is not None:
+            if parent.end_ns is not None:
+                return parent.end_ns
+            parent = parent.parent
+        return now
+
+    def open_span(self, key: str) -> Span | None:
+        """The open span started by event ``key``, if any."""
+        with self._lock:
+            node = self._open.get(key)
+            return node.span if node is not None else None
+
+    def unit_of(self, key: str) -> str | None:
+        """Which unit (crew, task, agent, llm, tool, …) the span of event ``key`` is."""
+        with self._lock:
+            node = self._open.get(key) or self._closed.get(key)
+            return node.unit if node is not None else None
 
     def wait_done(self, root_key: str, timeout: float) -> bool:
         """Block until the tree under ``root_key`` has been fully ended, or the timeout passes."""
@@ -140,6 +182,10 @@ class SpanTracker:
 
     def _dispatch(self, source: Any, event: Any, ctx: Context) -> None:
         etype = getattr(event, "type", None)
+        if S.is_internal(source, event):
+            if etype in self._transparent or etype in S.START_EVENTS:
+                self._alias(event)
+            return  # an internal scope's end: its span never existed
         if etype in S.START_EVENTS:
             self._start(source, event, ctx)
         elif etype in S.END_EVENTS:
@@ -191,7 +237,9 @@ class SpanTracker:
             attributes=spec.attributes,
             start_time=timestamp_ns(event),
         )
-        node = _Node(key, unit, span, root)
+        node = _Node(key, unit, span, root, timestamp_ns(event), parent)
+        if parent is not None and parent.key in self._open:
+            parent.open_children += 1
         self._open[key] = node
         root.open_keys.add(key)
         self._release(key)
@@ -229,13 +277,15 @@ class SpanTracker:
                 event_attrs[A.EXCEPTION_MESSAGE] = error.message
             span.add_event(A.EXCEPTION_EVENT, event_attrs, timestamp=end_ns)
             span.set_status(Status(StatusCode.ERROR, error.message or error.error_type))
-        if key == node.root.key and len(node.root.open_keys) > 1:
-            node.end_ns = end_ns  # the root ends once its last open child has
-            return
-        self._close(node, end_ns)
+        node.end_ns = end_ns
+        if node.key == node.root.key and self._settle_on_root_end:
+            self._settle(node.key)  # events arrive in emission order: the run is over
+        elif node.open_children == 0:
+            self._close(node, end_ns)
+        # else: the span ends once its last open child has (its end event came first)
 
     def _close(self, node: _Node, end_ns: int) -> None:
-        node.span.end(end_time=max(end_ns, getattr(node.span, "start_time", 0) or 0))
+        node.span.end(end_time=max(end_ns, node.start_ns))
         self._open.pop(node.key, None)
         self._remember(self._closed, node.key, node)
         root = node.root
@@ -244,9 +294,11 @@ class SpanTracker:
             root.done.set()
             self._roots.pop(root.key, None)
             return
-        root_node = self._open.get(root.key)
-        if root_node is not None and root_node.end_ns is not None and root.open_keys == {root.key}:
-            self._close(root_node, root_node.end_ns)
+        parent = node.parent
+        if parent is not None and parent.key in self._open:
+            parent.open_children -= 1
+            if parent.open_children <= 0 and parent.end_ns is not None:
+                self._close(parent, parent.end_ns)
 
     # ---------------------------------------------------------------- waiting
 
