@@ -18,6 +18,7 @@ from crewai.llms.base_llm import llm_call_context
 from pydantic import Field, PrivateAttr
 
 _TOOL = re.compile(r"^Tool Name: (?P<name>.+?)\nTool Arguments: (?P<schema>\{.*?\n\})", re.MULTILINE | re.DOTALL)
+_COWORKERS = re.compile(r"following coworkers: (?P<names>[^\n]+)")
 _TASK = re.compile(r"Current Task: (?P<task>.+)")
 
 
@@ -112,7 +113,10 @@ class OfflineLLM(BaseLLM):
         tool = _TOOL.search(system)
         observations = re.findall(r"Observation:\s*(.+)", rest)
         if tool and not observations:
+            coworkers = _COWORKERS.search(system)
             arguments = _arguments(tool.group("schema"), task)
+            if coworkers and "coworker" in arguments:  # hierarchical manager: delegate to the first coworker
+                arguments["coworker"] = coworkers.group("names").split(",")[0].strip()
             return (
                 f"Thought: I should use {tool.group('name')} first\n"
                 f"Action: {tool.group('name')}\nAction Input: {json.dumps(arguments)}"
