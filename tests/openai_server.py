@@ -1,0 +1,81 @@
+"""An OpenAI-compatible chat completions endpoint on 127.0.0.1: the stand-in for a vendor's API.
+
+Answers with the offline LLM's ReAct replies and reports usage in OpenAI's shape, including cached
+prompt tokens and reasoning tokens, so the real provider code in CrewAI parses a real HTTP response.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from crewtrace.offline_llm import OfflineLLM
+
+USAGE = {
+    "prompt_tokens": 120,
+    "completion_tokens": 30,
+    "total_tokens": 150,
+    "prompt_tokens_details": {"cached_tokens": 64},
+    "completion_tokens_details": {"reasoning_tokens": 12},
+}
+
+
+def _choice(body: dict[str, Any], replier: OfflineLLM) -> dict[str, Any]:
+    """A native tool call when tools are offered and none has run yet; else the offline reply as text."""
+    messages = body.get("messages", [])
+    tools = body.get("tools") or []
+    if tools and not any(m.get("role") == "tool" for m in messages):
+        function = tools[0]["function"]
+        properties = function.get("parameters", {}).get("properties", {})
+        call = {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": function["name"], "arguments": json.dumps(dict.fromkeys(properties, "tracing"))},
+        }
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        return {"index": 0, "message": message, "finish_reason": "tool_calls"}
+    return {"index": 0, "message": {"role": "assistant", "content": replier.answer(messages)}, "finish_reason": "stop"}
+
+
+class OpenAIServer:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        replier = OfflineLLM()
+        server_self = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                server_self.requests.append(body)
+                reply = {
+                    "id": f"chatcmpl-{len(server_self.requests)}",
+                    "object": "chat.completion",
+                    "created": 1_700_000_000,
+                    "model": body.get("model", "gpt-4o-mini"),
+                    "choices": [_choice(body, replier)],
+                    "usage": USAGE,
+                }
+                payload = json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> OpenAIServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
