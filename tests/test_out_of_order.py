@@ -6,12 +6,16 @@ import functools
 import threading
 from typing import Any
 
+import pytest
+from crewai import Agent, Crew, Process, Task
+from crewai.flow.flow import Flow, start
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from crewtrace.demo_crew import NotebookTool
 from crewtrace.listener import CrewAIEventListener, scope_starting_types
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.tracker import SpanTracker
@@ -36,14 +40,33 @@ class Recorder:
         return None
 
 
+class ManagedFlow(Flow):
+    """A flow whose method runs a hierarchical crew: flow, method, manager, delegation and coworker events."""
+
+    @start()
+    def run(self) -> str:
+        llm = OfflineLLM()
+        researcher = Agent(role="Researcher", goal="g", backstory="b", llm=llm, tools=[NotebookTool()])
+        task = Task(name="report", description="Research tracing.", expected_output="x")
+        crew = Crew(name="managed", agents=[researcher], tasks=[task], process=Process.hierarchical, manager_llm=llm)
+        return crew.kickoff().raw
+
+
+def _failing_tool_run() -> None:
+    one_task_crew(OfflineLLM(), tools=[BrokenTool()]).kickoff()
+
+
+RUNS = {"failing_tool": _failing_tool_run, "flow_hierarchical": lambda: ManagedFlow().kickoff()}
+
+
 @functools.cache
-def recorded_run() -> tuple[tuple[Any, Any], ...]:
-    """The events of one real run (a tool that fails three times, then a final answer), in emission order."""
+def recorded_run(kind: str = "failing_tool") -> tuple[tuple[Any, Any], ...]:
+    """The events of one real run of ``kind``, in emission order."""
     recorder = Recorder()
     listener = CrewAIEventListener(recorder)  # type: ignore[arg-type]
     listener.register()
     try:
-        one_task_crew(OfflineLLM(), tools=[BrokenTool()]).kickoff()
+        RUNS[kind]()
     finally:
         listener.unregister()
     return tuple(sorted(recorder.events, key=lambda pair: pair[1].emission_sequence or 0))
@@ -85,14 +108,28 @@ def test_recorded_run_has_the_expected_shape():
     assert {"invoke_workflow single", "execute_task job", "invoke_agent Worker"} <= set(names)
 
 
-def test_reversed_order_gives_the_same_tree():
-    events = list(recorded_run())
+def test_flow_run_has_the_expected_shape():
+    names = [row[0] for row in replay(list(recorded_run("flow_hierarchical")))]
+    for name in (
+        "invoke_workflow ManagedFlow",
+        "flow_method run",
+        "invoke_workflow managed",
+        "invoke_agent Researcher",
+    ):
+        assert name in names
+    assert "execute_tool delegate_work_to_coworker" in names
+
+
+@pytest.mark.parametrize("kind", sorted(RUNS))
+def test_reversed_order_gives_the_same_tree(kind):
+    events = list(recorded_run(kind))
     assert replay(events[::-1]) == replay(events)
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.data())
-def test_any_order_gives_the_same_tree(data):
-    events = list(recorded_run())
+@pytest.mark.parametrize("kind", sorted(RUNS))
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_any_order_gives_the_same_tree(kind, data):
+    events = list(recorded_run(kind))
     shuffled = data.draw(st.permutations(events))
     assert replay(list(shuffled)) == replay(events)
