@@ -95,7 +95,7 @@ def replay(events: list[tuple[Any, Any]]) -> list[tuple]:
             s.end_time,
             s.status.status_code.name,
             tuple(sorted((k, str(v)) for k, v in s.attributes.items())),
-            tuple((e.name, e.timestamp) for e in s.events),
+            tuple(sorted((e.timestamp, e.name, str(sorted(e.attributes.items()))) for e in s.events)),
         )
         for s in spans
     )

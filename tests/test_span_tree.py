@@ -149,3 +149,21 @@ def test_uninstrument_removes_every_hook_and_stops_tracing(memory):
     build_demo_crew().kickoff()
     assert exporter.get_finished_spans() == ()
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_agent_thoughts_are_events_on_the_llm_spans_that_produced_them(memory):
+    _, exporter = memory
+    build_demo_crew().kickoff()
+    spans = exporter.get_finished_spans()
+    agent = next(s for s in spans if s.name == "invoke_agent Researcher")
+    chats = sorted(
+        (s for s in spans if s.name.startswith("chat ") and s.parent.span_id == agent.context.span_id),
+        key=lambda s: s.start_time,
+    )
+    thoughts = [[e for e in chat.events if e.name == A.EVENT_AGENT_THOUGHT] for chat in chats]
+    assert [[e.attributes[A.AGENT_THOUGHT_TEXT] for e in t] for t in thoughts] == [
+        ["I should use notebook_lookup first"],
+        ["I now know the final answer"],
+    ]
+    for chat, (event,) in zip(chats, thoughts, strict=True):
+        assert event.timestamp == chat.end_time

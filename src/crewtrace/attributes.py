@@ -100,6 +100,10 @@ TOOL_ATTEMPT: Final = "crewai.tool.attempt"
 TOOL_CLASS: Final = "crewai.tool.class"
 TOOL_FROM_CACHE: Final = "crewai.tool.from_cache"
 
+# Span event on an LLM span for the "Thought:" of its ReAct answers.
+EVENT_AGENT_THOUGHT: Final = "crewai.agent.thought"
+AGENT_THOUGHT_TEXT: Final = "crewai.agent.thought.text"
+
 # Set on a span crewtrace had to close itself because CrewAI never sent its ending event.
 SPAN_INCOMPLETE: Final = "crewai.span.incomplete"
 

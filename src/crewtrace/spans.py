@@ -7,6 +7,7 @@ every name written here.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -357,6 +358,18 @@ def llm_end(event: Any, policy: ContentPolicy) -> Attributes:
         message = {"role": "assistant", "parts": [{"type": "text", "content": to_text(response)}]}
         _put(attrs, A.GEN_AI_OUTPUT_MESSAGES, _json(policy, [message]))
     return attrs
+
+
+_THOUGHT = re.compile(r"Thought:\s*(?P<text>.+?)\s*(?:\n\s*(?:Action|Final Answer)\s*:|\Z)", re.DOTALL)
+
+
+def thought_of(event: Any) -> str | None:
+    """The "Thought:" text of a ReAct answer in an llm_call_completed event, if it has one."""
+    response = getattr(event, "response", None)
+    if getattr(event, "type", None) != "llm_call_completed" or not isinstance(response, str):
+        return None
+    match = _THOUGHT.search(response)
+    return match.group("text") if match and match.group("text") else None
 
 
 def tool_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:

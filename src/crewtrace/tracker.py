@@ -266,6 +266,8 @@ class SpanTracker:
         span.set_attributes(S.end_attributes(unit, event, self._policy))
         error = S.error_of(event, self._policy)
         end_ns = timestamp_ns(event)
+        if unit == S.LLM:
+            self._add_thought(node, event, end_ns)
         if error is not None:
             if unit == S.TASK:
                 node.root.failure_type = error.error_type
@@ -283,6 +285,12 @@ class SpanTracker:
         elif node.open_children == 0:
             self._close(node, end_ns)
         # else: the span ends once its last open child has (its end event came first)
+
+    def _add_thought(self, llm: _Node, event: Any, at_ns: int) -> None:
+        thought = S.thought_of(event)
+        if thought is not None:
+            text = self._policy.text(thought)
+            llm.span.add_event(A.EVENT_AGENT_THOUGHT, {A.AGENT_THOUGHT_TEXT: text} if text else {}, timestamp=at_ns)
 
     def _close(self, node: _Node, end_ns: int) -> None:
         node.span.end(end_time=max(end_ns, node.start_ns))
@@ -310,8 +318,10 @@ class SpanTracker:
             self._log_once("dropped", "crewtrace: dropped events waiting for unknown event %s", dropped)
 
     def _release(self, key: str) -> None:
-        waiting = self._waiting.pop(key, None)
-        for item in waiting or ():
+        waiting = self._waiting.pop(key, None) or []
+        # Starts before ends: a span whose end was early must see its waiting children open, and wait for them.
+        waiting.sort(key=lambda item: getattr(item.event, "type", None) in S.END_EVENTS)
+        for item in waiting:
             self._dispatch(item.source, item.event, item.ctx)
 
     def _remember(self, store: OrderedDict[str, Any], key: str, value: Any) -> None:
