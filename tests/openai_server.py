@@ -7,11 +7,10 @@ prompt tokens and reasoning tokens, so the real provider code in CrewAI parses a
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from crewtrace.offline_llm import OfflineLLM
+from tests.local_http import LocalHTTPServer, QuietHandler
 
 USAGE = {
     "prompt_tokens": 120,
@@ -45,7 +44,7 @@ class OpenAIServer:
         replier = OfflineLLM()
         server_self = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 server_self.requests.append(body)
@@ -64,18 +63,12 @@ class OpenAIServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._http = LocalHTTPServer(Handler)
+        self.base_url = f"{self._http.base_url}/v1"
 
     def __enter__(self) -> OpenAIServer:
-        self._thread.start()
+        self._http.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        self._http.__exit__(*exc)

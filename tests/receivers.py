@@ -6,13 +6,13 @@ import gzip
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from crewtrace.summary import SpanRecord
+from tests.local_http import LocalHTTPServer, QuietHandler
 
 _STATUS = {0: "UNSET", 1: "OK", 2: "ERROR"}
 
@@ -84,7 +84,7 @@ class GrpcReceiver(_Receiver):
         receiver = self
 
         class Servicer(trace_service_pb2_grpc.TraceServiceServicer):
-            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC method name
+            def Export(self, request: Any, context: Any) -> Any:
                 receiver._keep(request, {k: v for k, v in context.invocation_metadata()})
                 return trace_service_pb2.ExportTraceServiceResponse()
 
@@ -108,7 +108,7 @@ class HttpReceiver(_Receiver):
         super().__init__()
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.headers.get("Content-Encoding") == "gzip":
@@ -126,19 +126,13 @@ class HttpReceiver(_Receiver):
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self._server.server_address[1]
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._http = LocalHTTPServer(Handler)
+        self.port = self._http.port
+        self.endpoint = self._http.base_url
 
     def __enter__(self) -> HttpReceiver:
-        self._thread.start()
+        self._http.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        self._http.__exit__(*exc)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -19,6 +17,7 @@ from crewtrace.demo_crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.summary import records_from_sdk
 from tests.helpers import outline
+from tests.local_http import LocalHTTPServer, QuietHandler
 from tests.test_span_tree import EXPECTED_TREE
 
 
@@ -26,7 +25,7 @@ from tests.test_span_tree import EXPECTED_TREE
 def http_server():
     """A local HTTP server the tool calls."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             body = b"pong"
             self.send_response(200)
@@ -34,16 +33,8 @@ def http_server():
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with LocalHTTPServer(Handler) as server:
+        yield server.base_url
 
 
 @pytest.fixture

@@ -200,42 +200,53 @@ def task_end(event: Any, policy: ContentPolicy) -> Attributes:
     return attrs
 
 
+def _agent_span(
+    role: str, agent_id: Any, llm: Any, tools: Any, goal: Any, backstory: Any, prompt: Any, policy: ContentPolicy
+) -> SpanStart:
+    """``invoke_agent {role}`` with the attributes shared by crew agents and standalone agents."""
+    attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_AGENT, A.GEN_AI_AGENT_NAME: role, A.AGENT_ROLE: role}
+    _put(attrs, A.GEN_AI_AGENT_ID, str(agent_id) if agent_id else None)
+    model = _model_of(llm)
+    _put(attrs, A.GEN_AI_REQUEST_MODEL, model)
+    _put(attrs, A.GEN_AI_PROVIDER_NAME, provider_of(llm, model) if llm is not None else None)
+    if tools:
+        attrs[A.AGENT_TOOLS] = _tool_names(tools)
+    _text(attrs, A.AGENT_GOAL, goal, policy)
+    _text(attrs, A.AGENT_BACKSTORY, backstory, policy)
+    _text(attrs, A.AGENT_TASK_PROMPT, prompt, policy)
+    return SpanStart(f"{A.OP_INVOKE_AGENT} {role}", SpanKind.INTERNAL, attrs)
+
+
 def agent_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
     """agent_execution_started: ``invoke_agent {role}``."""
     agent = getattr(event, "agent", None) or source
     role = str(getattr(agent, "role", None) or getattr(event, "agent_role", None) or "agent")
-    attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_AGENT, A.GEN_AI_AGENT_NAME: role, A.AGENT_ROLE: role}
-    _put(attrs, A.GEN_AI_AGENT_ID, str(getattr(agent, "id", "") or "") or None)
-    llm = getattr(agent, "llm", None)
-    model = _model_of(llm)
-    _put(attrs, A.GEN_AI_REQUEST_MODEL, model)
-    _put(attrs, A.GEN_AI_PROVIDER_NAME, provider_of(llm, model) if llm is not None else None)
-    tools = getattr(event, "tools", None) or getattr(agent, "tools", None)
-    if tools:
-        attrs[A.AGENT_TOOLS] = _tool_names(tools)
-    _text(attrs, A.AGENT_GOAL, getattr(agent, "goal", None), policy)
-    _text(attrs, A.AGENT_BACKSTORY, getattr(agent, "backstory", None), policy)
-    _text(attrs, A.AGENT_TASK_PROMPT, getattr(event, "task_prompt", None), policy)
-    return SpanStart(f"{A.OP_INVOKE_AGENT} {role}", SpanKind.INTERNAL, attrs)
+    return _agent_span(
+        role,
+        getattr(agent, "id", None),
+        getattr(agent, "llm", None),
+        getattr(event, "tools", None) or getattr(agent, "tools", None),
+        getattr(agent, "goal", None),
+        getattr(agent, "backstory", None),
+        getattr(event, "task_prompt", None),
+        policy,
+    )
 
 
 def lite_agent_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
     """lite_agent_execution_started (``Agent.kickoff()`` outside a crew): ``invoke_agent {role}``."""
     info = getattr(event, "agent_info", None) or {}
     role = str(info.get("role") or getattr(source, "role", None) or "agent")
-    attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_AGENT, A.GEN_AI_AGENT_NAME: role, A.AGENT_ROLE: role}
-    _put(attrs, A.GEN_AI_AGENT_ID, str(info.get("id") or getattr(source, "id", "") or "") or None)
-    llm = getattr(source, "llm", None)
-    model = _model_of(llm)
-    _put(attrs, A.GEN_AI_REQUEST_MODEL, model)
-    _put(attrs, A.GEN_AI_PROVIDER_NAME, provider_of(llm, model) if llm is not None else None)
-    tools = getattr(event, "tools", None)
-    if tools:
-        attrs[A.AGENT_TOOLS] = _tool_names(tools)
-    _text(attrs, A.AGENT_GOAL, info.get("goal"), policy)
-    _text(attrs, A.AGENT_BACKSTORY, info.get("backstory"), policy)
-    _text(attrs, A.AGENT_TASK_PROMPT, getattr(event, "messages", None), policy)
-    return SpanStart(f"{A.OP_INVOKE_AGENT} {role}", SpanKind.INTERNAL, attrs)
+    return _agent_span(
+        role,
+        info.get("id") or getattr(source, "id", None),
+        getattr(source, "llm", None),
+        getattr(event, "tools", None),
+        info.get("goal"),
+        info.get("backstory"),
+        getattr(event, "messages", None),
+        policy,
+    )
 
 
 def flow_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
