@@ -1,4 +1,7 @@
-"""Builds the span tree from CrewAI events, whatever order the event bus's thread pool delivers them in.
+"""Builds the span tree from CrewAI events, in whatever order they are handed over.
+
+The listener feeds events in emission order, but the tracker does not rely on it (a replay or a
+delivery from CrewAI's handler thread pool may come in any order).
 
 Every span is keyed by the ``event_id`` of its start event. A start event waits until the span of its
 ``parent_event_id`` exists; an end event waits until its ``started_event_id`` span exists. Scopes that
@@ -45,13 +48,12 @@ def timestamp_ns(event: Any) -> int:
 
 @dataclass
 class _Root:
-    """One top-level tree (normally one crew kickoff): what is still open in it, and when it is done."""
+    """One top-level tree (normally one crew kickoff or flow): what is still open in it."""
 
     key: str
     open_keys: set[str] = field(default_factory=set)
     task_ids: list[str] = field(default_factory=list)
     failure_type: str | None = None
-    done: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -166,12 +168,6 @@ class SpanTracker:
         with self._lock:
             node = self._open.get(key) or self._closed.get(key)
             return node.unit if node is not None else None
-
-    def wait_done(self, root_key: str, timeout: float) -> bool:
-        """Block until the tree under ``root_key`` has been fully ended, or the timeout passes."""
-        with self._lock:
-            root = self._roots.get(root_key)
-        return True if root is None else root.done.wait(timeout)
 
     def open_span_count(self) -> int:
         """How many spans are started and not yet ended (for tests and diagnostics)."""
@@ -299,7 +295,6 @@ class SpanTracker:
         root = node.root
         root.open_keys.discard(node.key)
         if node.key == root.key:
-            root.done.set()
             self._roots.pop(root.key, None)
             return
         parent = node.parent
