@@ -100,6 +100,55 @@ TOOL_ATTEMPT: Final = "crewai.tool.attempt"
 TOOL_CLASS: Final = "crewai.tool.class"
 TOOL_FROM_CACHE: Final = "crewai.tool.from_cache"
 
+LLM_TIME_TO_FIRST_CHUNK: Final = "crewai.llm.time_to_first_chunk"
+LLM_CHUNK_COUNT: Final = "crewai.llm.chunk_count"
+
+# Steps of a run besides the main units (steps.py).
+SPAN_GUARDRAIL: Final = "guardrail"
+GUARDRAIL_NAME: Final = "crewai.guardrail.name"
+GUARDRAIL_TYPE: Final = "crewai.guardrail.type"
+GUARDRAIL_DESCRIPTION: Final = "crewai.guardrail.description"
+GUARDRAIL_RETRY_COUNT: Final = "crewai.guardrail.retry_count"
+GUARDRAIL_PASSED: Final = "crewai.guardrail.passed"
+GUARDRAIL_FEEDBACK: Final = "crewai.guardrail.feedback"
+
+SPAN_REASONING: Final = "agent_reasoning"
+REASONING_ATTEMPT: Final = "crewai.reasoning.attempt"
+REASONING_READY: Final = "crewai.reasoning.ready"
+REASONING_PLAN: Final = "crewai.reasoning.plan"
+
+SPAN_MEMORY_QUERY: Final = "memory_query"
+SPAN_MEMORY_SAVE: Final = "memory_save"
+SPAN_MEMORY_RETRIEVAL: Final = "memory_retrieval"
+MEMORY_QUERY: Final = "crewai.memory.query"
+MEMORY_LIMIT: Final = "crewai.memory.limit"
+MEMORY_SCORE_THRESHOLD: Final = "crewai.memory.score_threshold"
+MEMORY_RESULT_COUNT: Final = "crewai.memory.result_count"
+MEMORY_RESULTS: Final = "crewai.memory.results"
+MEMORY_VALUE: Final = "crewai.memory.value"
+MEMORY_CONTENT: Final = "crewai.memory.content"
+
+SPAN_KNOWLEDGE_QUERY: Final = "knowledge_query"
+SPAN_KNOWLEDGE_SEARCH: Final = "knowledge_search"
+KNOWLEDGE_TASK_PROMPT: Final = "crewai.knowledge.task_prompt"
+KNOWLEDGE_QUERY: Final = "crewai.knowledge.query"
+KNOWLEDGE_RESULTS: Final = "crewai.knowledge.results"
+
+SPAN_MCP_CONNECT: Final = "mcp_connect"
+MCP_SERVER_NAME: Final = "crewai.mcp.server.name"
+MCP_SERVER_URL: Final = "crewai.mcp.server.url"
+MCP_TRANSPORT: Final = "crewai.mcp.transport"
+MCP_RECONNECT: Final = "crewai.mcp.reconnect"
+MCP_METHOD_NAME: Final = "mcp.method.name"
+MCP_METHOD_TOOLS_CALL: Final = "tools/call"
+
+# Span events marking moments inside a span (steps.py).
+EVENT_TOOL_FAILURE: Final = "crewai.tool.failure"
+EVENT_TOOL_SELECTION_ERROR: Final = "crewai.tool.selection_error"
+EVENT_TOOL_INPUT_ERROR: Final = "crewai.tool.input_error"
+TOOL_ERROR: Final = "crewai.tool.error"
+EVENT_LLM_FIRST_CHUNK: Final = "crewai.llm.first_chunk"
+
 # Span event on an LLM span for the "Thought:" of its ReAct answers.
 EVENT_AGENT_THOUGHT: Final = "crewai.agent.thought"
 AGENT_THOUGHT_TEXT: Final = "crewai.agent.thought.text"

@@ -45,7 +45,7 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             "crewtrace", __version__, tracer_provider=kwargs.get("tracer_provider"), schema_url=SCHEMA_URL
         )
         policy = kwargs.get("content_policy") or ContentPolicy()
-        self._tracker = SpanTracker(tracer, policy, scope_starting_types(), settle_on_root_end=True)
+        self._tracker = SpanTracker(tracer, policy, scope_starting_types(), live=True)
         self._listener = CrewAIEventListener(self._tracker)
         self._listener.register()
         wrap_function_wrapper("crewai.crew", "Crew.kickoff", self._kickoff)

@@ -17,13 +17,13 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from crewtrace import spans as S
+from crewtrace import catalog as C
 from crewtrace.tracker import SpanTracker
 
 logger = logging.getLogger(__name__)
 
 # Spans made current in the emitting thread between their start and end events.
-_CURRENT_UNITS = frozenset({S.LLM, S.TOOL})
+_CURRENT_UNITS = frozenset({C.LLM, C.TOOL})
 
 
 def scope_starting_types() -> frozenset[str]:
@@ -45,7 +45,13 @@ class CrewAIEventListener:
 
     def __init__(self, tracker: SpanTracker) -> None:
         self._tracker = tracker
-        self._wanted = frozenset(S.START_EVENTS) | frozenset(S.END_EVENTS) | scope_starting_types()
+        self._wanted = (
+            frozenset(C.START_EVENTS)
+            | frozenset(C.END_EVENTS)
+            | frozenset(C.MARK_EVENTS)
+            | {C.CHUNK_EVENT}
+            | scope_starting_types()
+        )
         self._contexts = _ThreadContexts()
         self._installed = False
 
@@ -73,10 +79,10 @@ class CrewAIEventListener:
     def on_event(self, source: Any, event: Any) -> None:
         """Feed one event to the tracker; make LLM and tool spans current in this thread while they run."""
         etype = event.type
-        if etype in S.END_EVENTS:
+        if etype in C.END_EVENTS:
             self._restore(getattr(event, "started_event_id", None))
         self._tracker.handle(source, event)
-        if S.START_EVENTS.get(etype) in _CURRENT_UNITS:
+        if C.START_EVENTS.get(etype) in _CURRENT_UNITS:
             span = self._tracker.open_span(event.event_id)
             if span is not None:
                 self._pop_llm_calls()  # an LLM call with no completion event is over once anything else starts
@@ -95,7 +101,7 @@ class CrewAIEventListener:
 
     def _pop_llm_calls(self) -> None:
         stack = self._contexts.stack
-        while stack and self._tracker.unit_of(stack[-1][0]) == S.LLM:
+        while stack and self._tracker.unit_of(stack[-1][0]) == C.LLM:
             _detach(stack.pop()[1])
 
 

@@ -43,7 +43,10 @@ def _role(message: Any) -> str:
 
 
 class OfflineLLM(BaseLLM):
-    """Deterministic LLM. ``fail_calls`` lists 1-based call numbers that raise :class:`OfflineLLMError`."""
+    """Deterministic LLM. ``fail_calls`` lists 1-based call numbers that raise :class:`OfflineLLMError`.
+
+    With ``stream=True`` it emits each word of the answer as a stream chunk event before completing.
+    """
 
     model: str = "crewtrace-offline"
     provider: str = "crewtrace"
@@ -84,7 +87,10 @@ class OfflineLLM(BaseLLM):
                 self._emit_call_failed_event(error=str(error), from_task=from_task, from_agent=from_agent)
                 raise error
             listed = messages if isinstance(messages, list) else [{"role": "user", "content": str(messages)}]
-            answer = self.answer(listed)
+            answer = self.answer(listed) if response_model is None else structured_answer(response_model)
+            if self._effective_stream():
+                for piece in re.findall(r"\S+\s*", answer):
+                    self._emit_stream_chunk_event(piece, from_task=from_task, from_agent=from_agent)
             prompt = "".join(_content(m) for m in listed)
             usage = {"prompt_tokens": count_tokens(prompt), "completion_tokens": count_tokens(answer)}
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
@@ -134,6 +140,27 @@ class OfflineLLM(BaseLLM):
 
     def get_context_window_size(self) -> int:
         return 128_000
+
+
+def structured_answer(model: Any) -> str:
+    """A JSON reply valid for a pydantic ``response_model`` (a guardrail verdict, a plan, …): every field filled."""
+    schema = model.model_json_schema() if hasattr(model, "model_json_schema") else {}
+    return json.dumps(_instance(schema, schema.get("$defs", {}), depth=0))
+
+
+def _instance(schema: dict[str, Any], defs: dict[str, Any], depth: int) -> Any:
+    if "$ref" in schema and depth < 8:
+        return _instance(defs.get(schema["$ref"].rsplit("/", 1)[-1], {}), defs, depth + 1)
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if options:
+        return _instance(next((o for o in options if o.get("type") != "null"), options[0]), defs, depth + 1)
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if kind == "object":
+        return {name: _instance(spec, defs, depth + 1) for name, spec in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [_instance(schema.get("items", {}), defs, depth + 1)] if depth < 8 else []
+    samples = {"boolean": True, "integer": 1, "number": 1.0, "null": None}
+    return samples.get(kind, "Offline answer.")
 
 
 def _arguments(schema_text: str, task: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""The span model: what each CrewAI unit's span is called and which attributes its events put on it.
+"""The span model of a crew's main units (crew, task, agent, LLM call, tool call, flow, flow method).
 
-Pure functions of (source, event); the tracker decides parents and timing. docs/span-model.md documents
+Pure functions of (source, event) naming each span and building its attributes; catalog.py says which
+event opens or closes which unit, and the tracker decides parents and timing. docs/span-model.md documents
 every name written here.
 """
 
@@ -21,67 +22,6 @@ from crewtrace.usage import normalize_usage
 
 Attributes = dict[str, AttributeValue]
 
-CREW, TASK, AGENT, LLM, TOOL, FLOW, METHOD = "crew", "task", "agent", "llm", "tool", "flow", "method"
-
-# event.type of the event that opens / closes each unit's span.
-START_EVENTS: dict[str, str] = {
-    "crew_kickoff_started": CREW,
-    "task_started": TASK,
-    "agent_execution_started": AGENT,
-    "llm_call_started": LLM,
-    "tool_usage_started": TOOL,
-    "lite_agent_execution_started": AGENT,
-    "flow_started": FLOW,
-    "method_execution_started": METHOD,
-}
-END_EVENTS: dict[str, str] = {
-    "crew_kickoff_completed": CREW,
-    "crew_kickoff_failed": CREW,
-    "task_completed": TASK,
-    "task_failed": TASK,
-    "agent_execution_completed": AGENT,
-    "agent_execution_error": AGENT,
-    "llm_call_completed": LLM,
-    "llm_call_failed": LLM,
-    "tool_usage_finished": TOOL,
-    "tool_usage_error": TOOL,
-    "lite_agent_execution_completed": AGENT,
-    "lite_agent_execution_error": AGENT,
-    "flow_finished": FLOW,
-    "flow_failed": FLOW,
-    "method_execution_finished": METHOD,
-    "method_execution_failed": METHOD,
-}
-FAILURE_EVENTS = frozenset(
-    {
-        "crew_kickoff_failed",
-        "task_failed",
-        "agent_execution_error",
-        "lite_agent_execution_error",
-        "llm_call_failed",
-        "tool_usage_error",
-        "flow_failed",
-        "method_execution_failed",
-    }
-)
-_FLOW_EVENTS = frozenset(
-    {
-        "flow_started",
-        "flow_finished",
-        "flow_failed",
-        "method_execution_started",
-        "method_execution_finished",
-        "method_execution_failed",
-    }
-)
-
-
-def is_internal(source: Any, event: Any) -> bool:
-    """Events of CrewAI's own flows (the agent executor runs as a Flow): scopes, not spans of their own."""
-    if getattr(event, "type", None) not in _FLOW_EVENTS:
-        return False
-    return type(source).__module__.startswith("crewai.")
-
 
 @dataclass
 class SpanStart:
@@ -94,13 +34,14 @@ class SpanStart:
 
 @dataclass
 class SpanError:
-    """A failure to record on a span: error.type plus the exception event's message."""
+    """A failure to record on a span: error.type, plus an exception event unless nothing was raised."""
 
     error_type: str
     message: str | None
+    exception: bool = True
 
 
-def _put(attrs: Attributes, key: str, value: Any) -> None:
+def put(attrs: Attributes, key: str, value: Any) -> None:
     """Set an attribute only when there is a value of a type OpenTelemetry accepts."""
     if value is None:
         return
@@ -112,9 +53,9 @@ def _put(attrs: Attributes, key: str, value: Any) -> None:
         attrs[key] = to_text(value)
 
 
-def _text(attrs: Attributes, key: str, value: Any, policy: ContentPolicy) -> None:
+def put_text(attrs: Attributes, key: str, value: Any, policy: ContentPolicy) -> None:
     """Set a free-text attribute through the content policy."""
-    _put(attrs, key, policy.text(value))
+    put(attrs, key, policy.text(value))
 
 
 def type_name(error_type: Any) -> str:
@@ -154,23 +95,23 @@ def crew_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
     """crew_kickoff_started: the root ``invoke_workflow {crew name}`` span."""
     name = getattr(event, "crew_name", None) or getattr(source, "name", None) or "crew"
     attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_WORKFLOW, A.GEN_AI_WORKFLOW_NAME: name, A.CREW_NAME: name}
-    _put(attrs, A.CREW_ID, str(getattr(source, "id", "")) or None)
-    _put(attrs, A.CREW_KEY, getattr(source, "key", None))
+    put(attrs, A.CREW_ID, str(getattr(source, "id", "")) or None)
+    put(attrs, A.CREW_KEY, getattr(source, "key", None))
     process = getattr(source, "process", None)
-    _put(attrs, A.CREW_PROCESS, getattr(process, "value", process))
+    put(attrs, A.CREW_PROCESS, getattr(process, "value", process))
     tasks, agents = getattr(source, "tasks", None), getattr(source, "agents", None)
     if tasks is not None:
         attrs[A.CREW_TASK_COUNT] = len(tasks)
     if agents is not None:
         attrs[A.CREW_AGENT_COUNT] = len(agents)
     if getattr(event, "inputs", None):
-        _text(attrs, A.CREW_INPUTS, event.inputs, policy)
+        put_text(attrs, A.CREW_INPUTS, event.inputs, policy)
     return SpanStart(f"{A.OP_INVOKE_WORKFLOW} {name}", SpanKind.INTERNAL, attrs)
 
 
 def crew_end(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = {}
-    _text(attrs, A.CREW_FINAL_OUTPUT, getattr(event, "output", None), policy)
+    put_text(attrs, A.CREW_FINAL_OUTPUT, getattr(event, "output", None), policy)
     return attrs
 
 
@@ -180,23 +121,23 @@ def task_start(source: Any, event: Any, index: int | None, policy: ContentPolicy
     name = getattr(task, "name", None)  # not event.task_name: CrewAI fills it with the whole description
     label = name or (f"Task {index}" if index else "Task")
     attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_EXECUTE_TASK}
-    _put(attrs, A.TASK_ID, str(getattr(task, "id", "") or getattr(event, "task_id", "") or "") or None)
-    _put(attrs, A.TASK_KEY, getattr(task, "key", None))
-    _put(attrs, A.TASK_NAME, name)
-    _put(attrs, A.TASK_INDEX, index)
-    _put(attrs, A.TASK_ASYNC_EXECUTION, getattr(task, "async_execution", None))
+    put(attrs, A.TASK_ID, str(getattr(task, "id", "") or getattr(event, "task_id", "") or "") or None)
+    put(attrs, A.TASK_KEY, getattr(task, "key", None))
+    put(attrs, A.TASK_NAME, name)
+    put(attrs, A.TASK_INDEX, index)
+    put(attrs, A.TASK_ASYNC_EXECUTION, getattr(task, "async_execution", None))
     agent = getattr(task, "agent", None)
-    _put(attrs, A.TASK_AGENT_ROLE, getattr(agent, "role", None))
-    _text(attrs, A.TASK_DESCRIPTION, getattr(task, "description", None), policy)
-    _text(attrs, A.TASK_EXPECTED_OUTPUT, getattr(task, "expected_output", None), policy)
+    put(attrs, A.TASK_AGENT_ROLE, getattr(agent, "role", None))
+    put_text(attrs, A.TASK_DESCRIPTION, getattr(task, "description", None), policy)
+    put_text(attrs, A.TASK_EXPECTED_OUTPUT, getattr(task, "expected_output", None), policy)
     if getattr(event, "context", None):
-        _text(attrs, A.TASK_CONTEXT, event.context, policy)
+        put_text(attrs, A.TASK_CONTEXT, event.context, policy)
     return SpanStart(f"{A.OP_EXECUTE_TASK} {label}", SpanKind.INTERNAL, attrs)
 
 
 def task_end(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = {}
-    _text(attrs, A.TASK_OUTPUT, getattr(event, "output", None), policy)
+    put_text(attrs, A.TASK_OUTPUT, getattr(event, "output", None), policy)
     return attrs
 
 
@@ -205,15 +146,15 @@ def _agent_span(
 ) -> SpanStart:
     """``invoke_agent {role}`` with the attributes shared by crew agents and standalone agents."""
     attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_AGENT, A.GEN_AI_AGENT_NAME: role, A.AGENT_ROLE: role}
-    _put(attrs, A.GEN_AI_AGENT_ID, str(agent_id) if agent_id else None)
+    put(attrs, A.GEN_AI_AGENT_ID, str(agent_id) if agent_id else None)
     model = _model_of(llm)
-    _put(attrs, A.GEN_AI_REQUEST_MODEL, model)
-    _put(attrs, A.GEN_AI_PROVIDER_NAME, provider_of(llm, model) if llm is not None else None)
+    put(attrs, A.GEN_AI_REQUEST_MODEL, model)
+    put(attrs, A.GEN_AI_PROVIDER_NAME, provider_of(llm, model) if llm is not None else None)
     if tools:
         attrs[A.AGENT_TOOLS] = _tool_names(tools)
-    _text(attrs, A.AGENT_GOAL, goal, policy)
-    _text(attrs, A.AGENT_BACKSTORY, backstory, policy)
-    _text(attrs, A.AGENT_TASK_PROMPT, prompt, policy)
+    put_text(attrs, A.AGENT_GOAL, goal, policy)
+    put_text(attrs, A.AGENT_BACKSTORY, backstory, policy)
+    put_text(attrs, A.AGENT_TASK_PROMPT, prompt, policy)
     return SpanStart(f"{A.OP_INVOKE_AGENT} {role}", SpanKind.INTERNAL, attrs)
 
 
@@ -254,15 +195,15 @@ def flow_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
     name = str(getattr(event, "flow_name", None) or type(source).__name__)
     attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_WORKFLOW, A.GEN_AI_WORKFLOW_NAME: name, A.FLOW_NAME: name}
     flow_id = getattr(getattr(source, "state", None), "id", None)
-    _put(attrs, A.FLOW_ID, str(flow_id) if flow_id else None)
+    put(attrs, A.FLOW_ID, str(flow_id) if flow_id else None)
     if getattr(event, "inputs", None):
-        _text(attrs, A.FLOW_INPUTS, event.inputs, policy)
+        put_text(attrs, A.FLOW_INPUTS, event.inputs, policy)
     return SpanStart(f"{A.OP_INVOKE_WORKFLOW} {name}", SpanKind.INTERNAL, attrs)
 
 
 def flow_end(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = {}
-    _text(attrs, A.FLOW_OUTPUT, getattr(event, "result", None), policy)
+    put_text(attrs, A.FLOW_OUTPUT, getattr(event, "result", None), policy)
     return attrs
 
 
@@ -271,19 +212,19 @@ def method_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
     name = str(getattr(event, "method_name", None) or "method")
     attrs: Attributes = {A.FLOW_NAME: str(getattr(event, "flow_name", "") or ""), A.FLOW_METHOD_NAME: name}
     if getattr(event, "params", None):
-        _text(attrs, A.FLOW_METHOD_PARAMS, event.params, policy)
+        put_text(attrs, A.FLOW_METHOD_PARAMS, event.params, policy)
     return SpanStart(f"{A.SPAN_FLOW_METHOD} {name}", SpanKind.INTERNAL, attrs)
 
 
 def method_end(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = {}
-    _text(attrs, A.FLOW_METHOD_OUTPUT, getattr(event, "result", None), policy)
+    put_text(attrs, A.FLOW_METHOD_OUTPUT, getattr(event, "result", None), policy)
     return attrs
 
 
 def agent_end(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = {}
-    _text(attrs, A.AGENT_OUTPUT, getattr(event, "output", None), policy)
+    put_text(attrs, A.AGENT_OUTPUT, getattr(event, "output", None), policy)
     return attrs
 
 
@@ -330,8 +271,8 @@ def llm_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
     """llm_call_started: ``chat {model}``, kind CLIENT."""
     model = getattr(event, "model", None) or _model_of(source)
     attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_CHAT}
-    _put(attrs, A.GEN_AI_REQUEST_MODEL, model)
-    _put(attrs, A.GEN_AI_PROVIDER_NAME, provider_of(source, model))
+    put(attrs, A.GEN_AI_REQUEST_MODEL, model)
+    put(attrs, A.GEN_AI_PROVIDER_NAME, provider_of(source, model))
     for key, name in (
         (A.GEN_AI_REQUEST_TEMPERATURE, "temperature"),
         (A.GEN_AI_REQUEST_TOP_P, "top_p"),
@@ -344,15 +285,15 @@ def llm_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
         value = getattr(event, name, None)
         if isinstance(value, float) and key in (A.GEN_AI_REQUEST_MAX_TOKENS, A.GEN_AI_REQUEST_SEED):
             value = int(value) if value.is_integer() else None
-        _put(attrs, key, value)
+        put(attrs, key, value)
     stops = getattr(event, "stop_sequences", None)
     if stops:
         attrs[A.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stops]
-    _put(attrs, A.LLM_CALL_ID, getattr(event, "call_id", None))
-    _put(attrs, A.LLM_STREAM, getattr(event, "stream", None))
+    put(attrs, A.LLM_CALL_ID, getattr(event, "call_id", None))
+    put(attrs, A.LLM_STREAM, getattr(event, "stream", None))
     system, inputs = chat_messages(getattr(event, "messages", None))
-    _put(attrs, A.GEN_AI_SYSTEM_INSTRUCTIONS, _json(policy, system))
-    _put(attrs, A.GEN_AI_INPUT_MESSAGES, _json(policy, inputs))
+    put(attrs, A.GEN_AI_SYSTEM_INSTRUCTIONS, _json(policy, system))
+    put(attrs, A.GEN_AI_INPUT_MESSAGES, _json(policy, inputs))
     return SpanStart(f"{A.OP_CHAT} {model or 'unknown'}", SpanKind.CLIENT, attrs)
 
 
@@ -361,13 +302,13 @@ def llm_end(event: Any, policy: ContentPolicy) -> Attributes:
     finish = getattr(event, "finish_reason", None)
     if finish:
         attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = [str(finish)]
-    _put(attrs, A.GEN_AI_RESPONSE_ID, getattr(event, "response_id", None))
+    put(attrs, A.GEN_AI_RESPONSE_ID, getattr(event, "response_id", None))
     call_type = getattr(event, "call_type", None)
-    _put(attrs, A.LLM_CALL_TYPE, getattr(call_type, "value", call_type))
+    put(attrs, A.LLM_CALL_TYPE, getattr(call_type, "value", call_type))
     response = getattr(event, "response", None)
     if response is not None:
         message = {"role": "assistant", "parts": [{"type": "text", "content": to_text(response)}]}
-        _put(attrs, A.GEN_AI_OUTPUT_MESSAGES, _json(policy, [message]))
+        put(attrs, A.GEN_AI_OUTPUT_MESSAGES, _json(policy, [message]))
     return attrs
 
 
@@ -391,59 +332,16 @@ def tool_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
         A.GEN_AI_TOOL_NAME: name,
         A.GEN_AI_TOOL_TYPE: A.TOOL_TYPE_FUNCTION,
     }
-    _put(attrs, A.TOOL_ATTEMPT, getattr(event, "run_attempts", None))
+    put(attrs, A.TOOL_ATTEMPT, getattr(event, "run_attempts", None))
     tool_class = getattr(event, "tool_class", None)
-    _put(attrs, A.TOOL_CLASS, getattr(tool_class, "__name__", tool_class))
-    _text(attrs, A.GEN_AI_TOOL_CALL_ARGUMENTS, getattr(event, "tool_args", None), policy)
+    put(attrs, A.TOOL_CLASS, getattr(tool_class, "__name__", tool_class))
+    put_text(attrs, A.GEN_AI_TOOL_CALL_ARGUMENTS, getattr(event, "tool_args", None), policy)
     return SpanStart(f"{A.OP_EXECUTE_TOOL} {name}", SpanKind.INTERNAL, attrs)
 
 
 def tool_end(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = {}
-    _put(attrs, A.TOOL_FROM_CACHE, getattr(event, "from_cache", None))
+    put(attrs, A.TOOL_FROM_CACHE, getattr(event, "from_cache", None))
     if getattr(event, "type", "") == "tool_usage_finished":
-        _text(attrs, A.GEN_AI_TOOL_CALL_RESULT, getattr(event, "output", None), policy)
+        put_text(attrs, A.GEN_AI_TOOL_CALL_RESULT, getattr(event, "output", None), policy)
     return attrs
-
-
-def error_of(event: Any, policy: ContentPolicy) -> SpanError | None:
-    """The failure an ending event reports, or None for a success."""
-    if getattr(event, "type", None) not in FAILURE_EVENTS:
-        return None
-    error = getattr(event, "error", None)
-    if isinstance(error, BaseException):
-        return SpanError(type_name(type(error)), policy.text(str(error)))
-    return SpanError(type_name(getattr(event, "error_type", None)), policy.text(error))
-
-
-def start_of(unit: str, source: Any, event: Any, policy: ContentPolicy, task_index: int | None) -> SpanStart:
-    """Dispatch a start event to its unit's span builder."""
-    if unit == CREW:
-        return crew_start(source, event, policy)
-    if unit == TASK:
-        return task_start(source, event, task_index, policy)
-    if unit == AGENT:
-        if event.type == "lite_agent_execution_started":
-            return lite_agent_start(source, event, policy)
-        return agent_start(source, event, policy)
-    if unit == FLOW:
-        return flow_start(source, event, policy)
-    if unit == METHOD:
-        return method_start(source, event, policy)
-    if unit == LLM:
-        return llm_start(source, event, policy)
-    return tool_start(source, event, policy)
-
-
-def end_attributes(unit: str, event: Any, policy: ContentPolicy) -> Attributes:
-    """Dispatch an end event to its unit's attribute builder."""
-    builder = {
-        CREW: crew_end,
-        TASK: task_end,
-        AGENT: agent_end,
-        LLM: llm_end,
-        TOOL: tool_end,
-        FLOW: flow_end,
-        METHOD: method_end,
-    }[unit]
-    return builder(event, policy)

@@ -26,6 +26,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode
 
 from crewtrace import attributes as A
+from crewtrace import catalog as C
 from crewtrace import spans as S
 from crewtrace.content import ContentPolicy
 
@@ -66,6 +67,8 @@ class _Node:
     parent: _Node | None = None
     open_children: int = 0
     end_ns: int | None = None  # set when the end event arrived but the span waits for open children
+    chunks: int = 0  # streamed chunks of an LLM answer
+    child_starts: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -84,13 +87,13 @@ class SpanTracker:
         policy: ContentPolicy | None = None,
         transparent_types: frozenset[str] = frozenset(),
         memory: int = 65_536,
-        settle_on_root_end: bool = False,
+        live: bool = False,
     ) -> None:
         self._tracer = tracer
         self._policy = policy or ContentPolicy()
-        self._transparent = transparent_types - set(S.START_EVENTS)
+        self._transparent = transparent_types - set(C.START_EVENTS)
         self._memory = memory
-        self._settle_on_root_end = settle_on_root_end
+        self._live = live
         self._lock = threading.RLock()
         self._open: dict[str, _Node] = {}
         self._closed: OrderedDict[str, _Node] = OrderedDict()
@@ -135,7 +138,7 @@ class SpanTracker:
                 continue
             if node.end_ns is None:
                 node.span.set_attribute(A.SPAN_INCOMPLETE, True)
-                node.end_ns = self._stale_end(node, nodes, now)
+                node.end_ns = self._stale_end(node, now)
             self._close(node, node.end_ns)
 
     @staticmethod
@@ -146,8 +149,10 @@ class SpanTracker:
         return depth
 
     @staticmethod
-    def _stale_end(node: _Node, nodes: list[_Node], now: int) -> int:
-        later = [n.start_ns for n in nodes if n.parent is node.parent and n.start_ns > node.start_ns]
+    def _stale_end(node: _Node, now: int) -> int:
+        """When a span whose end never came is over: at its next sibling's start, else at its parent's end."""
+        siblings = node.parent.child_starts if node.parent is not None else []
+        later = [start for start in siblings if start > node.start_ns]
         if later:
             return min(later)
         parent = node.parent
@@ -178,14 +183,16 @@ class SpanTracker:
 
     def _dispatch(self, source: Any, event: Any, ctx: Context) -> None:
         etype = getattr(event, "type", None)
-        if S.is_internal(source, event):
-            if etype in self._transparent or etype in S.START_EVENTS:
+        if C.is_internal(source, event):
+            if etype in self._transparent or etype in C.START_EVENTS:
                 self._alias(event)
             return  # an internal scope's end: its span never existed
-        if etype in S.START_EVENTS:
+        if etype in C.START_EVENTS:
             self._start(source, event, ctx)
-        elif etype in S.END_EVENTS:
+        elif etype in C.END_EVENTS:
             self._end(source, event, ctx)
+        elif etype in C.MARK_EVENTS or etype == C.CHUNK_EVENT:
+            self._mark(source, event, ctx)
         elif etype in self._transparent:
             self._alias(event)
 
@@ -212,10 +219,16 @@ class SpanTracker:
         if key in self._open or key in self._closed:
             return
         parent, missing = self._resolve(event.parent_event_id)
+        if self._live and (missing is not None or (parent is not None and parent.root.key not in self._roots)):
+            # In emission order a parent is never late: this one is a scope CrewAI left on its stack after an
+            # earlier run (a step whose end was never emitted). Start a new trace rather than wait or nest in it.
+            parent, missing = None, None
         if missing is not None:
             self._wait(missing, source, event, ctx)
             return
-        unit = S.START_EVENTS[event.type]
+        unit = C.START_EVENTS[event.type]
+        while parent is not None and parent.unit in C.LOOKUP_UNITS and unit not in C.LOOKUP_CHILDREN:
+            parent = parent.parent  # a lookup whose end CrewAI never emitted is still named as the scope
         if parent is None:
             root = _Root(key)
             self._roots[key] = root
@@ -223,9 +236,9 @@ class SpanTracker:
         else:
             root = parent.root
             parent_ctx = trace.set_span_in_context(parent.span)
-        if unit == S.CREW and parent is None:
+        if unit == C.CREW and parent is None:
             root.task_ids = [str(t.id) for t in getattr(source, "tasks", None) or []]
-        spec = S.start_of(unit, source, event, self._policy, self._task_index(root, unit, event))
+        spec = C.start_of(unit, source, event, self._policy, self._task_index(root, unit, event))
         span = self._tracer.start_span(
             spec.name,
             context=parent_ctx,
@@ -234,14 +247,16 @@ class SpanTracker:
             start_time=timestamp_ns(event),
         )
         node = _Node(key, unit, span, root, timestamp_ns(event), parent)
-        if parent is not None and parent.key in self._open:
-            parent.open_children += 1
+        if parent is not None:
+            parent.child_starts.append(node.start_ns)
+            if parent.key in self._open:
+                parent.open_children += 1
         self._open[key] = node
         root.open_keys.add(key)
         self._release(key)
 
     def _task_index(self, root: _Root, unit: str, event: Any) -> int | None:
-        if unit != S.TASK:
+        if unit != C.TASK:
             return None
         task = getattr(event, "task", None)
         task_id = str(getattr(task, "id", "") or getattr(event, "task_id", "") or "")
@@ -252,35 +267,77 @@ class SpanTracker:
         if key is None:
             self._log_once(f"nostart:{event.type}", "crewtrace: %s event without started_event_id", event.type)
             return
-        node = self._open.get(key)
-        if node is None:
-            if key not in self._closed:
-                self._wait(key, source, event, ctx)
+        unit = C.END_EVENTS[event.type]
+        named = self._open.get(key) or self._closed.get(key)
+        if named is None:
+            self._wait(key, source, event, ctx)
             return
-        unit = S.END_EVENTS[event.type]
+        node = self._owner(named, unit)
+        if node is None:
+            return  # a repeated end event: its span has ended already
         span = node.span
-        span.set_attributes(S.end_attributes(unit, event, self._policy))
-        error = S.error_of(event, self._policy)
+        span.set_attributes(C.end_attributes(unit, event, self._policy))
+        error = C.error_of(event, self._policy)
         end_ns = timestamp_ns(event)
-        if unit == S.LLM:
+        if unit == C.LLM:
             self._add_thought(node, event, end_ns)
         if error is not None:
-            if unit == S.TASK:
+            if unit == C.TASK:
                 node.root.failure_type = error.error_type
-            if unit == S.CREW and error.error_type == A.ERROR_TYPE_OTHER and node.root.failure_type:
+            if unit == C.CREW and error.error_type == A.ERROR_TYPE_OTHER and node.root.failure_type:
                 error.error_type = node.root.failure_type
-            span.set_attribute(A.ERROR_TYPE, error.error_type)
-            event_attrs = {} if error.error_type == A.ERROR_TYPE_OTHER else {A.EXCEPTION_TYPE: error.error_type}
-            if error.message is not None:
-                event_attrs[A.EXCEPTION_MESSAGE] = error.message
-            span.add_event(A.EXCEPTION_EVENT, event_attrs, timestamp=end_ns)
-            span.set_status(Status(StatusCode.ERROR, error.message or error.error_type))
+            self._record_error(span, error, end_ns)
+        if unit == C.LLM and node.chunks:
+            span.set_attribute(A.LLM_CHUNK_COUNT, node.chunks)
         node.end_ns = end_ns
-        if node.key == node.root.key and self._settle_on_root_end:
+        if node.key == node.root.key and self._live:
             self._settle(node.key)  # events arrive in emission order: the run is over
         elif node.open_children == 0:
             self._close(node, end_ns)
         # else: the span ends once its last open child has (its end event came first)
+
+    def _owner(self, named: _Node, unit: str) -> _Node | None:
+        """The open span an end event closes: the one it names, or, when CrewAI's scope stack slipped (a
+        scope whose end was never emitted), the nearest open ancestor of the end event's unit."""
+        if named.unit == unit:
+            return named if named.key in self._open else None
+        node: _Node | None = named.parent
+        for _ in range(_MAX_ALIAS_HOPS):
+            if node is None:
+                break
+            if node.unit == unit and node.key in self._open:
+                self._log_once(f"slip:{named.unit}", "crewtrace: a CrewAI %s step never ended", named.unit)
+                return node
+            node = node.parent
+        return None
+
+    @staticmethod
+    def _record_error(span: Span, error: S.SpanError, at_ns: int) -> None:
+        span.set_attribute(A.ERROR_TYPE, error.error_type)
+        if error.exception:
+            event_attrs = {} if error.error_type == A.ERROR_TYPE_OTHER else {A.EXCEPTION_TYPE: error.error_type}
+            if error.message is not None:
+                event_attrs[A.EXCEPTION_MESSAGE] = error.message
+            span.add_event(A.EXCEPTION_EVENT, event_attrs, timestamp=at_ns)
+        span.set_status(Status(StatusCode.ERROR, error.message or error.error_type))
+
+    def _mark(self, source: Any, event: Any, ctx: Context) -> None:
+        """A single event inside a span: a span event on the span of its scope (or a streamed chunk count)."""
+        node, missing = self._resolve(getattr(event, "parent_event_id", None))
+        if missing is not None:
+            self._wait(missing, source, event, ctx)
+            return
+        if node is None or node.key not in self._open:
+            return  # outside any run, or its span already ended: nothing to mark
+        at_ns = timestamp_ns(event)
+        if event.type != C.CHUNK_EVENT:
+            name, attrs = C.mark_of(event, self._policy)
+            node.span.add_event(name, attrs, timestamp=at_ns)
+        elif node.unit == C.LLM:
+            node.chunks += 1
+            if node.chunks == 1:
+                node.span.add_event(A.EVENT_LLM_FIRST_CHUNK, timestamp=at_ns)
+                node.span.set_attribute(A.LLM_TIME_TO_FIRST_CHUNK, max(at_ns - node.start_ns, 0) / 1e9)
 
     def _add_thought(self, llm: _Node, event: Any, at_ns: int) -> None:
         thought = S.thought_of(event)
@@ -315,7 +372,7 @@ class SpanTracker:
     def _release(self, key: str) -> None:
         waiting = self._waiting.pop(key, None) or []
         # Starts before ends: a span whose end was early must see its waiting children open, and wait for them.
-        waiting.sort(key=lambda item: getattr(item.event, "type", None) in S.END_EVENTS)
+        waiting.sort(key=lambda item: getattr(item.event, "type", None) in C.END_EVENTS)
         for item in waiting:
             self._dispatch(item.source, item.event, item.ctx)
 
