@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection
 from typing import Any
 
@@ -16,8 +15,6 @@ from crewtrace.listener import CrewAIEventListener, scope_starting_types
 from crewtrace.package import _instruments
 from crewtrace.tracker import SpanTracker
 from crewtrace.version import __version__
-
-logger = logging.getLogger(__name__)
 
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
 
@@ -49,11 +46,13 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._listener = CrewAIEventListener(self._tracker)
         self._listener.register()
         wrap_function_wrapper("crewai.crew", "Crew.kickoff", self._kickoff)
+        wrap_function_wrapper("crewai.crew", "Crew.akickoff", self._akickoff)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import crewai.crew
 
         unwrap(crewai.crew.Crew, "kickoff")
+        unwrap(crewai.crew.Crew, "akickoff")
         if self._listener is not None:
             self._listener.unregister()
         self._listener = None
@@ -61,17 +60,16 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _kickoff(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         """Run ``Crew.kickoff`` and, however it ends, make sure every span of that run is ended."""
-        try:
-            return wrapped(*args, **kwargs)
-        finally:
-            self._settle(instance)
-
-    def _settle(self, crew: Any) -> None:
-        # Close anything CrewAI never sent an end event for (e.g. kickoff raised before crew_kickoff_failed).
         tracker = self._tracker
         if tracker is None:
-            return
-        try:
-            tracker.settle(getattr(crew, "_kickoff_event_id", None))
-        except Exception as exc:  # noqa: BLE001 - never reach the crew
-            logger.warning("crewtrace could not finish a kickoff's spans: %r", exc)
+            return wrapped(*args, **kwargs)
+        with tracker.run_scope():
+            return wrapped(*args, **kwargs)
+
+    async def _akickoff(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        """``Crew.akickoff`` (native async) likewise."""
+        tracker = self._tracker
+        if tracker is None:
+            return await wrapped(*args, **kwargs)
+        with tracker.run_scope():
+            return await wrapped(*args, **kwargs)

@@ -16,6 +16,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +36,8 @@ from crewtrace.content import ContentPolicy
 logger = logging.getLogger(__name__)
 
 _MAX_ALIAS_HOPS = 256
+# The keys of the traces begun during the innermost kickoff in this context (see SpanTracker.run_scope).
+_run_roots: ContextVar[list[str] | None] = ContextVar("crewtrace_run_roots", default=None)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -162,6 +167,19 @@ class SpanTracker:
             parent = parent.parent
         return now
 
+    @contextmanager
+    def run_scope(self) -> Iterator[None]:
+        """Around one kickoff: on exit, settle every trace begun inside it (in its thread or in the threads and
+        tasks it spawned), so that not even a run whose root start or end event was lost leaves a span open."""
+        token = _run_roots.set([])
+        try:
+            yield
+        finally:
+            roots = _run_roots.get() or []
+            _run_roots.reset(token)
+            for key in roots:
+                self.settle(key)
+
     def open_span(self, key: str) -> Span | None:
         """The open span started by event ``key``, if any."""
         with self._lock:
@@ -183,6 +201,9 @@ class SpanTracker:
 
     def _dispatch(self, source: Any, event: Any, ctx: Context) -> None:
         etype = getattr(event, "type", None)
+        if not getattr(event, "event_id", None):
+            self._log_once(f"noid:{etype}", "crewtrace: ignored a CrewAI %s event without an event_id", etype)
+            return
         if C.is_internal(source, event):
             if etype in self._transparent or etype in C.START_EVENTS:
                 self._alias(event)
@@ -232,6 +253,9 @@ class SpanTracker:
         if parent is None:
             root = _Root(key)
             self._roots[key] = root
+            run_roots = _run_roots.get()
+            if run_roots is not None:
+                run_roots.append(key)
             parent_ctx = ctx  # the emitter's context: the span current where kickoff() was called
         else:
             root = parent.root
@@ -270,7 +294,10 @@ class SpanTracker:
         unit = C.END_EVENTS[event.type]
         named = self._open.get(key) or self._closed.get(key)
         if named is None:
-            self._wait(key, source, event, ctx)
+            if self._live:  # in emission order the start came first, or never will
+                self._log_once(f"nostart:{event.type}", "crewtrace: %s event whose start was never seen", event.type)
+            else:
+                self._wait(key, source, event, ctx)
             return
         node = self._owner(named, unit)
         if node is None:
@@ -324,7 +351,7 @@ class SpanTracker:
     def _mark(self, source: Any, event: Any, ctx: Context) -> None:
         """A single event inside a span: a span event on the span of its scope (or a streamed chunk count)."""
         node, missing = self._resolve(getattr(event, "parent_event_id", None))
-        if missing is not None:
+        if missing is not None and not self._live:
             self._wait(missing, source, event, ctx)
             return
         if node is None or node.key not in self._open:
