@@ -14,6 +14,7 @@ os.environ.update(
     CREWAI_DISABLE_TELEMETRY="true",
     CREWAI_TRACING_ENABLED="false",
     CREWAI_TESTING="true",
+    LITELLM_LOCAL_MODEL_COST_MAP="True",  # litellm would fetch its price map from the internet at import
     CREWAI_STORAGE_DIR=_HOME,
     HOME=_HOME,
 )
@@ -26,7 +27,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import crewtrace  # noqa: E402
 from crewtrace import configure  # noqa: E402
 
-TEST_ENV = {key: os.environ[key] for key in ("CREWAI_DISABLE_TELEMETRY", "CREWAI_TRACING_ENABLED", "CREWAI_TESTING")}
+TEST_ENV = {
+    key: os.environ[key]
+    for key in ("CREWAI_DISABLE_TELEMETRY", "CREWAI_TRACING_ENABLED", "CREWAI_TESTING", "LITELLM_LOCAL_MODEL_COST_MAP")
+}
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,12 @@
-"""LLM paths other than a custom BaseLLM: CrewAI's built-in OpenAI provider over real HTTP."""
+"""LLM paths other than a custom BaseLLM, over real HTTP: CrewAI's built-in OpenAI provider and litellm."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
+import pytest
 from crewai import LLM, Agent, Crew, Task
 
 from crewtrace import attributes as A
@@ -9,6 +14,7 @@ from crewtrace.demo_crew import NotebookTool
 from crewtrace.summary import records_from_sdk
 from tests.helpers import outline
 from tests.openai_server import USAGE, OpenAIServer
+from tests.test_export_wire import APPS
 
 
 def test_builtin_openai_provider_spans_and_tokens(memory):
@@ -35,3 +41,66 @@ def test_builtin_openai_provider_spans_and_tokens(memory):
         assert span.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] == USAGE["completion_tokens"]
         assert span.attributes[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 64
         assert span.attributes[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 12
+
+
+def test_litellm_path_ends_every_call_with_its_tokens(memory):
+    """On litellm's path CrewAI emits no completion event for a reply with tool calls: that span still ends,
+    when the response came, with the response's tokens."""
+    _, exporter = memory
+    with OpenAIServer() as server:
+        llm = LLM(model="openai/gpt-4o-mini", is_litellm=True, base_url=server.base_url, api_key="sk-test-not-real")
+        assert type(llm).__name__ == "LLM" and llm.is_litellm
+        agent = Agent(role="Analyst", goal="g", backstory="b", llm=llm, tools=[NotebookTool()])
+        task = Task(name="analyse", description="Analyse tracing.", expected_output="x", agent=agent)
+        Crew(name="litellm-crew", agents=[agent], tasks=[task]).kickoff()
+    assert len(server.requests) == 2
+    spans = exporter.get_finished_spans()
+    assert outline(records_from_sdk(spans)) == [
+        "invoke_workflow litellm-crew",
+        "  execute_task analyse",
+        "    invoke_agent Analyst",
+        "      chat openai/gpt-4o-mini",
+        "      execute_tool notebook_lookup",
+        "      chat openai/gpt-4o-mini",
+    ]
+    first, second = sorted((s for s in spans if s.name.startswith("chat ")), key=lambda s: s.start_time)
+    (tool,) = [s for s in spans if s.name == "execute_tool notebook_lookup"]
+    assert first.attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
+    assert first.end_time <= tool.start_time
+    for span in (first, second):
+        assert A.SPAN_INCOMPLETE not in span.attributes
+        assert span.attributes[A.GEN_AI_PROVIDER_NAME] == "openai"
+        assert span.attributes[A.GEN_AI_USAGE_INPUT_TOKENS] == USAGE["prompt_tokens"]
+        assert span.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] == USAGE["completion_tokens"]
+        assert span.attributes[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 64
+        assert span.attributes[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 12
+
+
+@pytest.mark.parametrize("path", ["native", "litellm"])
+def test_with_the_openai_sdk_instrumentation_each_call_has_one_llm_span(subprocess_env, path):
+    """Natively the SDK instrumentation's span is the LLM span, under the agent, and crewtrace makes no
+    second one. litellm talks HTTP itself, so the SDK instrumentation sees nothing and crewtrace's span stays.
+    In a fresh process, as an application starts."""
+    with OpenAIServer() as server:
+        done = subprocess.run(
+            [sys.executable, str(APPS / "openai_sdk_instrumented.py"), server.base_url, path],
+            env=subprocess_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    spans = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    chats = [s for s in spans if s["attributes"].get(A.GEN_AI_OPERATION_NAME) == "chat"]
+    assert len(chats) == len(server.requests) == 2
+    scope = "opentelemetry.instrumentation.openai_v2" if path == "native" else "crewtrace"
+    assert {s["scope"] for s in chats} == {scope}
+    (agent,) = [s for s in spans if s["name"] == "invoke_agent Analyst"]
+    assert all(s["parent_id"] == agent["span_id"] for s in chats)
+    assert {s["trace_id"] for s in spans} == {agent["trace_id"]}
+    assert sum(s["attributes"][A.GEN_AI_USAGE_INPUT_TOKENS] for s in chats) == 2 * USAGE["prompt_tokens"]
+    # The final answer's "Thought:" goes on the LLM span, or on the agent span when the SDK's span is the LLM's.
+    holders = [agent] if path == "native" else chats
+    assert any(A.EVENT_AGENT_THOUGHT in holder["events"] for holder in holders)
+    assert spans[0]["open_spans"] == 0

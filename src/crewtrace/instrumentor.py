@@ -10,6 +10,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
+from crewtrace import litellm_usage
 from crewtrace.content import ContentPolicy
 from crewtrace.listener import CrewAIEventListener, scope_starting_types
 from crewtrace.package import _instruments
@@ -45,12 +46,14 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._tracker = SpanTracker(tracer, policy, scope_starting_types(), live=True)
         self._listener = CrewAIEventListener(self._tracker)
         self._listener.register()
+        litellm_usage.install(self._listener.on_llm_response)
         wrap_function_wrapper("crewai.crew", "Crew.kickoff", self._kickoff)
         wrap_function_wrapper("crewai.crew", "Crew.akickoff", self._akickoff)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import crewai.crew
 
+        litellm_usage.uninstall()
         unwrap(crewai.crew.Crew, "kickoff")
         unwrap(crewai.crew.Crew, "akickoff")
         if self._listener is not None:

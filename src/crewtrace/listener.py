@@ -9,7 +9,7 @@ under it. The tracker still copes with any order of events.
 from __future__ import annotations
 
 import logging
-import threading
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -33,11 +33,10 @@ def scope_starting_types() -> frozenset[str]:
     return frozenset(SCOPE_STARTING_EVENTS)
 
 
-class _ThreadContexts(threading.local):
-    """Per thread: the spans crewtrace made current, innermost last, with their context tokens."""
-
-    def __init__(self) -> None:
-        self.stack: list[tuple[str, object]] = []
+# Per context (thread or asyncio task): the spans crewtrace made current, innermost last, with the
+# tokens that restore the context. A context variable, not a thread-local, so that coroutines interleaving
+# on one event loop each see only their own calls.
+_made_current: ContextVar[tuple[tuple[str, object], ...]] = ContextVar("crewtrace_made_current", default=())
 
 
 class CrewAIEventListener:
@@ -52,7 +51,6 @@ class CrewAIEventListener:
             | {C.CHUNK_EVENT}
             | scope_starting_types()
         )
-        self._contexts = _ThreadContexts()
         self._installed = False
 
     def register(self) -> None:
@@ -87,22 +85,37 @@ class CrewAIEventListener:
             if span is not None:
                 self._pop_llm_calls()  # an LLM call with no completion event is over once anything else starts
                 token = otel_context.attach(trace.set_span_in_context(span))
-                self._contexts.stack.append((event.event_id, token))
+                _made_current.set((*_made_current.get(), (event.event_id, token)))
+
+    def on_llm_response(self, response: Any) -> None:
+        """A provider response seen while an LLM call's span is current (see litellm_usage.py)."""
+        key = self.current_llm_call()
+        if key is not None:
+            self._tracker.record_response(key, response)
+
+    def current_llm_call(self) -> str | None:
+        """The key of the LLM call running in this context, if crewtrace made its span current."""
+        stack = _made_current.get()
+        if stack and self._tracker.unit_of(stack[-1][0]) == C.LLM:
+            return stack[-1][0]
+        return None
 
     def _restore(self, key: str | None) -> None:
-        stack = self._contexts.stack
+        stack = list(_made_current.get())
         if key is None or all(k != key for k, _ in stack):
             return
         while stack:
             k, token = stack.pop()
             _detach(token)
             if k == key:
-                return
+                break
+        _made_current.set(tuple(stack))
 
     def _pop_llm_calls(self) -> None:
-        stack = self._contexts.stack
+        stack = list(_made_current.get())
         while stack and self._tracker.unit_of(stack[-1][0]) == C.LLM:
             _detach(stack.pop()[1])
+        _made_current.set(tuple(stack))
 
 
 def _detach(token: Any) -> None:

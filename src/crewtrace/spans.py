@@ -312,6 +312,20 @@ def llm_end(event: Any, policy: ContentPolicy) -> Attributes:
     return attrs
 
 
+def llm_response(response: Any) -> Attributes:
+    """What a provider's response object says of the call (litellm's ``ModelResponse``): for calls that end
+    without a completion event."""
+    extra = getattr(response, "model_extra", None) or {}
+    attrs: Attributes = dict(normalize_usage(getattr(response, "usage", None) or extra.get("usage")).attributes())
+    response_id = getattr(response, "id", None)
+    put(attrs, A.GEN_AI_RESPONSE_ID, response_id if isinstance(response_id, str) else None)
+    choices = getattr(response, "choices", None) or []
+    finish = getattr(choices[0], "finish_reason", None) if isinstance(choices, list) and choices else None
+    if isinstance(finish, str) and finish:
+        attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = [finish]
+    return attrs
+
+
 _THOUGHT = re.compile(r"Thought:\s*(?P<text>.+?)\s*(?:\n\s*(?:Action|Final Answer)\s*:|\Z)", re.DOTALL)
 
 

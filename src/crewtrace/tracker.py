@@ -26,12 +26,13 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import NonRecordingSpan, Span, Status, StatusCode
 
 from crewtrace import attributes as A
 from crewtrace import catalog as C
 from crewtrace import spans as S
 from crewtrace.content import ContentPolicy
+from crewtrace.providers import span_made_elsewhere
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class _Node:
     open_children: int = 0
     end_ns: int | None = None  # set when the end event arrived but the span waits for open children
     chunks: int = 0  # streamed chunks of an LLM answer
+    response_ns: int | None = None  # when a provider response was seen for an LLM call (litellm_usage.py)
     child_starts: list[int] = field(default_factory=list)
 
 
@@ -141,7 +143,9 @@ class SpanTracker:
         for node in sorted(nodes, key=self._depth, reverse=True):
             if node.key not in self._open:
                 continue
-            if node.end_ns is None:
+            if node.end_ns is None and node.response_ns is not None:
+                node.end_ns = node.response_ns  # no end event, but the response was seen: it ended then
+            elif node.end_ns is None:
                 node.span.set_attribute(A.SPAN_INCOMPLETE, True)
                 node.end_ns = self._stale_end(node, now)
             self._close(node, node.end_ns)
@@ -179,6 +183,17 @@ class SpanTracker:
             _run_roots.reset(token)
             for key in roots:
                 self.settle(key)
+
+    def record_response(self, key: str, response: Any) -> None:
+        """Put what a provider response says (tokens, id) on the open LLM span ``key``; never raises."""
+        try:
+            with self._lock:
+                node = self._open.get(key)
+                if node is not None and node.unit == C.LLM:
+                    node.span.set_attributes(S.llm_response(response))
+                    node.response_ns = time.time_ns()
+        except Exception as exc:  # noqa: BLE001
+            self._log_once(f"response:{type(exc).__name__}", "crewtrace could not read an LLM response: %r", exc)
 
     def open_span(self, key: str) -> Span | None:
         """The open span started by event ``key``, if any."""
@@ -263,13 +278,18 @@ class SpanTracker:
         if unit == C.CREW and parent is None:
             root.task_ids = [str(t.id) for t in getattr(source, "tasks", None) or []]
         spec = C.start_of(unit, source, event, self._policy, self._task_index(root, unit, event))
-        span = self._tracer.start_span(
-            spec.name,
-            context=parent_ctx,
-            kind=spec.kind,
-            attributes=spec.attributes,
-            start_time=timestamp_ns(event),
-        )
+        if unit == C.LLM and parent is not None and span_made_elsewhere(source):
+            # The SDK's own instrumentation makes this call's span: stand in with the parent's context, so
+            # that span is the parent's child, and record nothing of our own.
+            span: Span = NonRecordingSpan(parent.span.get_span_context())
+        else:
+            span = self._tracer.start_span(
+                spec.name,
+                context=parent_ctx,
+                kind=spec.kind,
+                attributes=spec.attributes,
+                start_time=timestamp_ns(event),
+            )
         node = _Node(key, unit, span, root, timestamp_ns(event), parent)
         if parent is not None:
             parent.child_starts.append(node.start_ns)
@@ -363,14 +383,24 @@ class SpanTracker:
         elif node.unit == C.LLM:
             node.chunks += 1
             if node.chunks == 1:
-                node.span.add_event(A.EVENT_LLM_FIRST_CHUNK, timestamp=at_ns)
-                node.span.set_attribute(A.LLM_TIME_TO_FIRST_CHUNK, max(at_ns - node.start_ns, 0) / 1e9)
+                target = self._recording(node)
+                target.span.add_event(A.EVENT_LLM_FIRST_CHUNK, timestamp=at_ns)
+                if target is node:
+                    node.span.set_attribute(A.LLM_TIME_TO_FIRST_CHUNK, max(at_ns - node.start_ns, 0) / 1e9)
+
+    @staticmethod
+    def _recording(node: _Node) -> _Node:
+        """The node itself, or for an LLM call whose span another instrumentation makes, its parent."""
+        if node.span.is_recording() or node.parent is None:
+            return node
+        return node.parent
 
     def _add_thought(self, llm: _Node, event: Any, at_ns: int) -> None:
         thought = S.thought_of(event)
         if thought is not None:
             text = self._policy.text(thought)
-            llm.span.add_event(A.EVENT_AGENT_THOUGHT, {A.AGENT_THOUGHT_TEXT: text} if text else {}, timestamp=at_ns)
+            attrs = {A.AGENT_THOUGHT_TEXT: text} if text else {}
+            self._recording(llm).span.add_event(A.EVENT_AGENT_THOUGHT, attrs, timestamp=at_ns)
 
     def _close(self, node: _Node, end_ns: int) -> None:
         node.span.end(end_time=max(end_ns, node.start_ns))
