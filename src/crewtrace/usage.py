@@ -85,15 +85,19 @@ def normalize_usage(usage: Any) -> Usage:
     )
     reasoning = _nested(data, "completion_tokens_details", "reasoning_tokens")
     if reasoning is None:
-        reasoning = _first(data, "reasoning_tokens", "thoughts_token_count")
+        reasoning = _first(data, "reasoning_tokens")
     output = _first(data, "completion_tokens", "output_tokens", "outputTokens", "candidates_token_count")
+    thoughts = _first(data, "thoughts_token_count")
+    if thoughts is not None:  # Gemini counts thinking apart from the answer; both are output, as OpenAI counts
+        reasoning = thoughts if reasoning is None else reasoning
+        output = (output or 0) + thoughts
 
-    prompt = _first(data, "prompt_tokens", "prompt_token_count", "inputTokens")
-    if prompt is not None:
+    prompt = _first(data, "prompt_tokens", "prompt_token_count")
+    if prompt is not None:  # OpenAI, Gemini, CrewAI: the prompt count already includes cached input
         input_tokens: int | None = prompt
     else:
-        # Anthropic-style: input_tokens counts only uncached input; cached reads and writes come on top.
-        input_tokens = _first(data, "input_tokens")
-        if input_tokens is not None and ("cache_read_input_tokens" in data or "cache_creation_input_tokens" in data):
-            input_tokens = (input_tokens or 0) + (cache_read or 0) + (cache_write or 0)
+        # Anthropic and Bedrock: the input count is only the uncached input; cache reads and writes come on top.
+        input_tokens = _first(data, "input_tokens", "inputTokens")
+        if input_tokens is not None:
+            input_tokens += (cache_read or 0) + (cache_write or 0)
     return Usage(input_tokens, output, cache_read, cache_write, reasoning)

@@ -1,0 +1,85 @@
+"""Usage normalisation: each provider's usage shape (as its API or SDK reports it) onto the GenAI counts."""
+
+from __future__ import annotations
+
+import pytest
+from crewai.types.usage_metrics import UsageMetrics
+
+from crewtrace.usage import Usage, normalize_usage
+
+# (provider shape, usage as reported, expected Usage(input incl. cached, output, cache read, cache write, reasoning))
+CASES = [
+    (
+        "openai",
+        {
+            "prompt_tokens": 1200,
+            "completion_tokens": 300,
+            "total_tokens": 1500,
+            "prompt_tokens_details": {"cached_tokens": 1024},
+            "completion_tokens_details": {"reasoning_tokens": 128},
+        },
+        Usage(1200, 300, 1024, None, 128),
+    ),
+    (
+        "anthropic",
+        {
+            "input_tokens": 50,
+            "output_tokens": 80,
+            "cache_read_input_tokens": 1000,
+            "cache_creation_input_tokens": 200,
+        },
+        Usage(1250, 80, 1000, 200, None),
+    ),
+    ("anthropic without cache", {"input_tokens": 50, "output_tokens": 80}, Usage(50, 80, None, None, None)),
+    (
+        "gemini",
+        {
+            "prompt_token_count": 900,
+            "candidates_token_count": 100,
+            "thoughts_token_count": 40,
+            "cached_content_token_count": 512,
+            "total_token_count": 1040,
+        },
+        Usage(900, 140, 512, None, 40),
+    ),
+    (
+        "bedrock converse",
+        {
+            "inputTokens": 30,
+            "outputTokens": 20,
+            "totalTokens": 650,
+            "cacheReadInputTokens": 500,
+            "cacheWriteInputTokens": 100,
+        },
+        Usage(630, 20, 500, 100, None),
+    ),
+    ("litellm string counts", {"prompt_tokens": "12", "completion_tokens": "3"}, Usage(12, 3, None, None, None)),
+    ("empty", {}, Usage()),
+    ("none", None, Usage()),
+    ("garbage", {"prompt_tokens": "many", "completion_tokens": -0.5}, Usage()),
+]
+
+
+@pytest.mark.parametrize(("usage", "expected"), [(u, e) for _, u, e in CASES], ids=[c[0] for c in CASES])
+def test_provider_shapes(usage, expected):
+    assert normalize_usage(usage) == expected
+
+
+def test_crewai_usage_metrics_object():
+    metrics = UsageMetrics(
+        total_tokens=150, prompt_tokens=100, cached_prompt_tokens=40, completion_tokens=50, successful_requests=2
+    )
+    assert normalize_usage(metrics) == Usage(100, 50, 40, 0, 0)  # its unset counts default to 0
+
+
+def test_litellm_usage_object():
+    from litellm.types.utils import Usage as LiteLLMUsage
+
+    usage = LiteLLMUsage(
+        prompt_tokens=120,
+        completion_tokens=30,
+        total_tokens=150,
+        prompt_tokens_details={"cached_tokens": 64},
+        completion_tokens_details={"reasoning_tokens": 12},
+    )
+    assert normalize_usage(usage) == Usage(120, 30, 64, None, 12)
