@@ -8,6 +8,7 @@ from typing import Any
 from crewai import Agent, Crew, Task
 from crewai.tools import BaseTool
 
+from crewtrace.demo_crew import NotebookTool
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.summary import SpanRecord
 
@@ -25,6 +26,13 @@ class BrokenTool(BaseTool):
 def one_task_crew(llm: OfflineLLM, tools: list[Any] | None = None, name: str = "single") -> Crew:
     agent = Agent(role="Worker", goal="Do the job", backstory="Reliable.", llm=llm, tools=tools or [])
     task = Task(name="job", description="Do the job carefully.", expected_output="A result.", agent=agent)
+    return Crew(name=name, agents=[agent], tasks=[task])
+
+
+def analyst_crew(llm: Any, name: str) -> Crew:
+    """One agent with the notebook tool and one task: a tool call, then a final answer (two LLM calls)."""
+    agent = Agent(role="Analyst", goal="g", backstory="b", llm=llm, tools=[NotebookTool()])
+    task = Task(name="analyse", description="Analyse tracing.", expected_output="x", agent=agent)
     return Crew(name=name, agents=[agent], tasks=[task])
 
 

@@ -103,15 +103,7 @@ def recorded_run(kind: str = "failing_tool") -> tuple[tuple[Any, Any], ...]:
     return tuple(sorted(recorder.events, key=lambda pair: pair[1].emission_sequence or 0))
 
 
-# Span events for a single CrewAI event inside a span: one that is handed over after its span's end event is
-# dropped (that span has ended), so they are left out when comparing orders and checked in order instead.
-MARKS = frozenset(
-    {"crewai.tool.failure", "crewai.tool.selection_error", "crewai.tool.input_error", "crewai.llm.first_chunk"}
-)
-MARK_ATTRIBUTES = frozenset({"crewai.llm.chunk_count", "crewai.llm.time_to_first_chunk"})
-
-
-def replay(events: list[tuple[Any, Any]], marks: bool = True) -> list[tuple]:
+def replay(events: list[tuple[Any, Any]]) -> list[tuple]:
     """Feed events to a fresh tracker; return the finished tree in a comparable form."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -119,6 +111,7 @@ def replay(events: list[tuple[Any, Any]], marks: bool = True) -> list[tuple]:
     tracker = SpanTracker(provider.get_tracer("replay"), transparent_types=scope_starting_types())
     for source, event in events:
         tracker.handle(source, event)
+    tracker.finish()
     assert tracker.open_span_count() == 0
     spans = exporter.get_finished_spans()
     names = {s.context.span_id: s.name for s in spans}
@@ -133,14 +126,8 @@ def replay(events: list[tuple[Any, Any]], marks: bool = True) -> list[tuple]:
             s.start_time,
             s.end_time,
             s.status.status_code.name,
-            tuple(sorted((k, str(v)) for k, v in s.attributes.items() if marks or k not in MARK_ATTRIBUTES)),
-            tuple(
-                sorted(
-                    (e.timestamp, e.name, str(sorted(e.attributes.items())))
-                    for e in s.events
-                    if marks or e.name not in MARKS
-                )
-            ),
+            tuple(sorted((k, str(v)) for k, v in s.attributes.items())),
+            tuple(sorted((e.timestamp, e.name, str(sorted(e.attributes.items()))) for e in s.events)),
         )
         for s in spans
     )
@@ -180,7 +167,7 @@ def test_flow_run_has_the_expected_shape():
 @pytest.mark.parametrize("kind", sorted(RUNS))
 def test_reversed_order_gives_the_same_tree(kind):
     events = list(recorded_run(kind))
-    assert replay(events[::-1], marks=False) == replay(events, marks=False)
+    assert replay(events[::-1]) == replay(events)
 
 
 @pytest.mark.parametrize("kind", sorted(RUNS))
@@ -189,4 +176,4 @@ def test_reversed_order_gives_the_same_tree(kind):
 def test_any_order_gives_the_same_tree(kind, data):
     events = list(recorded_run(kind))
     shuffled = data.draw(st.permutations(events))
-    assert replay(list(shuffled), marks=False) == replay(events, marks=False)
+    assert replay(list(shuffled)) == replay(events)

@@ -7,12 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from crewai import LLM, Agent, Crew, Task
+from crewai import LLM
 
 from crewtrace import attributes as A
-from crewtrace.demo_crew import NotebookTool
 from crewtrace.summary import records_from_sdk
-from tests.helpers import outline
+from tests.helpers import analyst_crew, outline
 from tests.openai_server import USAGE, OpenAIServer
 from tests.test_export_wire import APPS
 
@@ -21,9 +20,7 @@ def test_builtin_openai_provider_spans_and_tokens(memory):
     _, exporter = memory
     with OpenAIServer() as server:
         llm = LLM(model="gpt-4o-mini", base_url=server.base_url, api_key="sk-test-not-a-real-key")
-        agent = Agent(role="Analyst", goal="g", backstory="b", llm=llm, tools=[NotebookTool()])
-        task = Task(name="analyse", description="Analyse tracing.", expected_output="x", agent=agent)
-        Crew(name="openai-crew", agents=[agent], tasks=[task]).kickoff()
+        analyst_crew(llm, "openai-crew").kickoff()
     assert len(server.requests) == 2
     assert outline(records_from_sdk(exporter.get_finished_spans())) == [
         "invoke_workflow openai-crew",
@@ -50,9 +47,7 @@ def test_litellm_path_ends_every_call_with_its_tokens(memory):
     with OpenAIServer() as server:
         llm = LLM(model="openai/gpt-4o-mini", is_litellm=True, base_url=server.base_url, api_key="sk-test-not-real")
         assert type(llm).__name__ == "LLM" and llm.is_litellm
-        agent = Agent(role="Analyst", goal="g", backstory="b", llm=llm, tools=[NotebookTool()])
-        task = Task(name="analyse", description="Analyse tracing.", expected_output="x", agent=agent)
-        Crew(name="litellm-crew", agents=[agent], tasks=[task]).kickoff()
+        analyst_crew(llm, "litellm-crew").kickoff()
     assert len(server.requests) == 2
     spans = exporter.get_finished_spans()
     assert outline(records_from_sdk(spans)) == [

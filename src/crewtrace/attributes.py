@@ -100,8 +100,20 @@ TOOL_ATTEMPT: Final = "crewai.tool.attempt"
 TOOL_CLASS: Final = "crewai.tool.class"
 TOOL_FROM_CACHE: Final = "crewai.tool.from_cache"
 
+LLM_COST_USD: Final = "crewai.llm.cost_usd"
 LLM_TIME_TO_FIRST_CHUNK: Final = "crewai.llm.time_to_first_chunk"
 LLM_CHUNK_COUNT: Final = "crewai.llm.chunk_count"
+
+# Roll-ups on crew, task, agent, flow (and other) spans: the LLM calls beneath them (usage.Totals).
+USAGE_INPUT_TOKENS: Final = "crewai.usage.input_tokens"
+USAGE_OUTPUT_TOKENS: Final = "crewai.usage.output_tokens"
+USAGE_TOTAL_TOKENS: Final = "crewai.usage.total_tokens"
+USAGE_CACHE_READ_INPUT_TOKENS: Final = "crewai.usage.cache_read.input_tokens"
+USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "crewai.usage.cache_write.input_tokens"
+USAGE_REASONING_OUTPUT_TOKENS: Final = "crewai.usage.reasoning.output_tokens"
+USAGE_REQUESTS: Final = "crewai.usage.requests"
+USAGE_UNPRICED_REQUESTS: Final = "crewai.usage.unpriced_requests"
+USAGE_COST_USD: Final = "crewai.usage.cost_usd"
 
 # Steps of a run besides the main units (steps.py).
 SPAN_GUARDRAIL: Final = "guardrail"

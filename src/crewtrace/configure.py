@@ -26,6 +26,7 @@ from opentelemetry.util.re import parse_env_headers
 from crewtrace.content import DEFAULT_MAX_LENGTH, ContentPolicy
 from crewtrace.exporters import OTLPJsonFileSpanExporter
 from crewtrace.instrumentor import CrewAIInstrumentor
+from crewtrace.pricing import PRICES_ENV, PriceTable
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +148,20 @@ def _otlp_exporter(
     return exporter, f"OTLP HTTP {url or _http_traces_url(_env_endpoint(protocol))}"
 
 
+def _price_table(prices: str | os.PathLike[str] | Mapping[str, Any] | None) -> PriceTable:
+    """The shipped price table with the user's prices (argument, else CREWTRACE_PRICES file) on top."""
+    source, name = prices, "prices"
+    if source is None and os.environ.get(PRICES_ENV, "").strip():
+        source, name = os.environ[PRICES_ENV].strip(), PRICES_ENV
+    if source is not None and not isinstance(source, (str, os.PathLike, Mapping)):
+        raise ValueError(f"crewtrace: prices={source!r} must be a JSON file path or a dict of model prices")
+    try:
+        return PriceTable.load(source if isinstance(source, Mapping) else (os.fspath(source) if source else None))
+    except ValueError as exc:
+        shown = "{...}" if isinstance(source, Mapping) else repr(os.fspath(source)) if source else "None"
+        raise ValueError(f"crewtrace: {name}={shown}: {exc}") from None
+
+
 def _resource(service_name: str | None, resource_attributes: Mapping[str, Any] | None) -> Resource:
     attributes: dict[str, Any] = dict(resource_attributes or {})
     if service_name:
@@ -170,6 +185,7 @@ def instrument(
     tracer_provider: TracerProvider | None = None,
     capture_content: bool = True,
     max_content_length: int = DEFAULT_MAX_LENGTH,
+    prices: str | os.PathLike[str] | Mapping[str, Any] | None = None,
 ) -> Instrumentation:
     """Trace every CrewAI crew run and export it; returns a handle with ``force_flush()`` and ``shutdown()``.
 
@@ -197,6 +213,7 @@ def instrument(
             raise ValueError(f"crewtrace: timeout={timeout!r} must be a positive number of seconds")
         if not isinstance(max_content_length, int) or max_content_length < 1:
             raise ValueError(f"crewtrace: max_content_length={max_content_length!r} must be a positive integer")
+        price_table = _price_table(prices)
 
         provider = tracer_provider
         if provider is None:
@@ -224,6 +241,6 @@ def instrument(
             handle.destinations.append(where)
 
         policy = ContentPolicy(capture=bool(capture_content), max_length=max_content_length)
-        CrewAIInstrumentor().instrument(tracer_provider=provider, content_policy=policy)
+        CrewAIInstrumentor().instrument(tracer_provider=provider, content_policy=policy, prices=price_table)
         _active = handle
         return handle

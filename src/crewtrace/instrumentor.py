@@ -14,6 +14,7 @@ from crewtrace import litellm_usage
 from crewtrace.content import ContentPolicy
 from crewtrace.listener import CrewAIEventListener, scope_starting_types
 from crewtrace.package import _instruments
+from crewtrace.pricing import PriceTable
 from crewtrace.tracker import SpanTracker
 from crewtrace.version import __version__
 
@@ -23,8 +24,9 @@ SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
 class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Turns every CrewAI crew kickoff into a trace.
 
-    ``instrument(tracer_provider=..., content_policy=...)``; both optional. BaseInstrumentor makes this a
-    singleton and makes a second ``instrument()`` a no-op.
+    ``instrument(tracer_provider=..., content_policy=..., prices=...)``; all optional. ``prices`` is a
+    :class:`PriceTable`, or a JSON file path or dict of prices to put over the shipped table.
+    BaseInstrumentor makes this a singleton and makes a second ``instrument()`` a no-op.
     """
 
     _tracker: SpanTracker | None = None
@@ -43,7 +45,14 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             "crewtrace", __version__, tracer_provider=kwargs.get("tracer_provider"), schema_url=SCHEMA_URL
         )
         policy = kwargs.get("content_policy") or ContentPolicy()
-        self._tracker = SpanTracker(tracer, policy, scope_starting_types(), live=True)
+        prices = kwargs.get("prices")
+        self._tracker = SpanTracker(
+            tracer,
+            policy,
+            prices=prices if isinstance(prices, PriceTable) else PriceTable.load(prices),
+            transparent_types=scope_starting_types(),
+            live=True,
+        )
         self._listener = CrewAIEventListener(self._tracker)
         self._listener.register()
         litellm_usage.install(self._listener.on_llm_response)

@@ -1,7 +1,8 @@
 """Builds the span tree from CrewAI events, in whatever order they are handed over.
 
-The listener feeds events in emission order, but the tracker does not rely on it (a replay or a
-delivery from CrewAI's handler thread pool may come in any order).
+The listener feeds events in emission order (``live``): a span ends as soon as its end event and those
+of its children are in. Not live, the tracker takes events in any order (a replay, or a delivery from
+CrewAI's handler thread pool) and ends spans in :meth:`SpanTracker.finish`, once every event is in.
 
 Every span is keyed by the ``event_id`` of its start event. A start event waits until the span of its
 ``parent_event_id`` exists; an end event waits until its ``started_event_id`` span exists. Scopes that
@@ -32,7 +33,9 @@ from crewtrace import attributes as A
 from crewtrace import catalog as C
 from crewtrace import spans as S
 from crewtrace.content import ContentPolicy
+from crewtrace.pricing import PriceTable
 from crewtrace.providers import span_made_elsewhere
+from crewtrace.usage import Totals, Usage, normalize_usage
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +43,16 @@ _MAX_ALIAS_HOPS = 256
 # The keys of the traces begun during the innermost kickoff in this context (see SpanTracker.run_scope).
 _run_roots: ContextVar[list[str] | None] = ContextVar("crewtrace_run_roots", default=None)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _reported(raw: Any) -> Usage | None:
+    """An LLM call's usage, or None when the provider reported no counts."""
+    usage = normalize_usage(raw)
+    return None if usage == Usage() else usage
 
 
 def timestamp_ns(event: Any) -> int:
@@ -73,8 +86,13 @@ class _Node:
     parent: _Node | None = None
     open_children: int = 0
     end_ns: int | None = None  # set when the end event arrived but the span waits for open children
-    chunks: int = 0  # streamed chunks of an LLM answer
+    chunks: int = 0  # streamed chunks of an LLM answer, and when the first came
+    first_chunk_ns: int | None = None
     response_ns: int | None = None  # when a provider response was seen for an LLM call (litellm_usage.py)
+    model: str | None = None  # an LLM call's model and provider, for its cost
+    provider: str | None = None
+    usage: Usage | None = None  # what an LLM call reported
+    totals: Totals | None = None  # the LLM calls beneath any other span
     child_starts: list[int] = field(default_factory=list)
 
 
@@ -92,12 +110,14 @@ class SpanTracker:
         self,
         tracer: trace.Tracer,
         policy: ContentPolicy | None = None,
+        prices: PriceTable | None = None,
         transparent_types: frozenset[str] = frozenset(),
         memory: int = 65_536,
         live: bool = False,
     ) -> None:
         self._tracer = tracer
         self._policy = policy or ContentPolicy()
+        self._prices = prices
         self._transparent = transparent_types - set(C.START_EVENTS)
         self._memory = memory
         self._live = live
@@ -132,6 +152,12 @@ class SpanTracker:
                 self._settle(root_key)
         except Exception as exc:  # noqa: BLE001
             self._log_once(f"settle:{type(exc).__name__}", "crewtrace could not close a run's spans: %r", exc)
+
+    def finish(self) -> None:
+        """End every span still open, at its own end time where its end event came (for replays)."""
+        with self._lock:
+            for key in list(self._roots):
+                self.settle(key)
 
     def _settle(self, root_key: str) -> None:
         root = self._roots.get(root_key)
@@ -192,6 +218,8 @@ class SpanTracker:
                 if node is not None and node.unit == C.LLM:
                     node.span.set_attributes(S.llm_response(response))
                     node.response_ns = time.time_ns()
+                    extra = getattr(response, "model_extra", None) or {}
+                    node.usage = _reported(getattr(response, "usage", None) or extra.get("usage")) or node.usage
         except Exception as exc:  # noqa: BLE001
             self._log_once(f"response:{type(exc).__name__}", "crewtrace could not read an LLM response: %r", exc)
 
@@ -291,6 +319,9 @@ class SpanTracker:
                 start_time=timestamp_ns(event),
             )
         node = _Node(key, unit, span, root, timestamp_ns(event), parent)
+        if unit == C.LLM:
+            node.model = _str_or_none(spec.attributes.get(A.GEN_AI_REQUEST_MODEL))
+            node.provider = _str_or_none(spec.attributes.get(A.GEN_AI_PROVIDER_NAME))
         if parent is not None:
             parent.child_starts.append(node.start_ns)
             if parent.key in self._open:
@@ -328,20 +359,22 @@ class SpanTracker:
         end_ns = timestamp_ns(event)
         if unit == C.LLM:
             self._add_thought(node, event, end_ns)
+            node.usage = _reported(getattr(event, "usage", None)) or node.usage
         if error is not None:
             if unit == C.TASK:
                 node.root.failure_type = error.error_type
             if unit == C.CREW and error.error_type == A.ERROR_TYPE_OTHER and node.root.failure_type:
                 error.error_type = node.root.failure_type
             self._record_error(span, error, end_ns)
-        if unit == C.LLM and node.chunks:
-            span.set_attribute(A.LLM_CHUNK_COUNT, node.chunks)
+
         node.end_ns = end_ns
-        if node.key == node.root.key and self._live:
+        if not self._live:
+            return  # a replay in any order: spans end in finish(), once every event is in (and counted)
+        if node.key == node.root.key:
             self._settle(node.key)  # events arrive in emission order: the run is over
         elif node.open_children == 0:
             self._close(node, end_ns)
-        # else: the span ends once its last open child has (its end event came first)
+        # else: the span ends once its last open child has
 
     def _owner(self, named: _Node, unit: str) -> _Node | None:
         """The open span an end event closes: the one it names, or, when CrewAI's scope stack slipped (a
@@ -382,11 +415,16 @@ class SpanTracker:
             node.span.add_event(name, attrs, timestamp=at_ns)
         elif node.unit == C.LLM:
             node.chunks += 1
-            if node.chunks == 1:
-                target = self._recording(node)
-                target.span.add_event(A.EVENT_LLM_FIRST_CHUNK, timestamp=at_ns)
-                if target is node:
-                    node.span.set_attribute(A.LLM_TIME_TO_FIRST_CHUNK, max(at_ns - node.start_ns, 0) / 1e9)
+            node.first_chunk_ns = at_ns if node.first_chunk_ns is None else min(node.first_chunk_ns, at_ns)
+
+    def _record_stream(self, node: _Node) -> None:
+        if node.first_chunk_ns is None:
+            return
+        target = self._recording(node)
+        target.span.add_event(A.EVENT_LLM_FIRST_CHUNK, timestamp=node.first_chunk_ns)
+        if target is node:
+            node.span.set_attribute(A.LLM_CHUNK_COUNT, node.chunks)
+            node.span.set_attribute(A.LLM_TIME_TO_FIRST_CHUNK, max(node.first_chunk_ns - node.start_ns, 0) / 1e9)
 
     @staticmethod
     def _recording(node: _Node) -> _Node:
@@ -402,7 +440,28 @@ class SpanTracker:
             attrs = {A.AGENT_THOUGHT_TEXT: text} if text else {}
             self._recording(llm).span.add_event(A.EVENT_AGENT_THOUGHT, attrs, timestamp=at_ns)
 
+    def _account(self, node: _Node) -> None:
+        """An LLM call's cost, added with its tokens to every span above it; a closing span's roll-up."""
+        if node.unit == C.LLM:
+            self._record_stream(node)
+            cost = None
+            if node.usage is not None and self._prices is not None:
+                cost = self._prices.cost(node.model, node.provider, node.usage)
+            if cost is not None:
+                node.span.set_attribute(A.LLM_COST_USD, cost)
+            ancestor = node.parent
+            for _ in range(_MAX_ALIAS_HOPS):
+                if ancestor is None:
+                    break
+                if ancestor.totals is None:
+                    ancestor.totals = Totals()
+                ancestor.totals.add(node.usage, cost)
+                ancestor = ancestor.parent
+        elif node.totals is not None:
+            node.span.set_attributes(node.totals.attributes())
+
     def _close(self, node: _Node, end_ns: int) -> None:
+        self._account(node)
         node.span.end(end_time=max(end_ns, node.start_ns))
         self._open.pop(node.key, None)
         self._remember(self._closed, node.key, node)

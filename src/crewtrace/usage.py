@@ -101,3 +101,53 @@ def normalize_usage(usage: Any) -> Usage:
         if input_tokens is not None:
             input_tokens += (cache_read or 0) + (cache_write or 0)
     return Usage(input_tokens, output, cache_read, cache_write, reasoning)
+
+
+@dataclass
+class Totals:
+    """What the LLM calls beneath one span used: the ``crewai.usage.*`` roll-up of a crew, task or agent.
+
+    Under crewai.* names, not gen_ai.usage.*: backends sum gen_ai.usage.* over a trace, and repeating the
+    totals there would count every token again on each level.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
+    reasoning_output_tokens: int = 0
+    requests: int = 0
+    cost_usd: float = 0.0
+    unpriced_requests: int = 0
+
+    def add(self, usage: Usage | None, cost_usd: float | None) -> None:
+        """Count one LLM call (with the usage it reported, if any, and its cost, if known)."""
+        self.requests += 1
+        if usage is None:
+            return
+        self.input_tokens += usage.input_tokens or 0
+        self.output_tokens += usage.output_tokens or 0
+        self.cache_read_input_tokens += usage.cache_read_input_tokens or 0
+        self.cache_write_input_tokens += usage.cache_write_input_tokens or 0
+        self.reasoning_output_tokens += usage.reasoning_output_tokens or 0
+        if cost_usd is None:
+            self.unpriced_requests += 1
+        else:
+            self.cost_usd += cost_usd
+
+    def attributes(self) -> dict[str, int | float]:
+        """The crewai.usage.* attributes; no cost when no call beneath had a known price."""
+        attrs: dict[str, int | float] = {
+            A.USAGE_INPUT_TOKENS: self.input_tokens,
+            A.USAGE_OUTPUT_TOKENS: self.output_tokens,
+            A.USAGE_TOTAL_TOKENS: self.input_tokens + self.output_tokens,
+            A.USAGE_CACHE_READ_INPUT_TOKENS: self.cache_read_input_tokens,
+            A.USAGE_CACHE_WRITE_INPUT_TOKENS: self.cache_write_input_tokens,
+            A.USAGE_REASONING_OUTPUT_TOKENS: self.reasoning_output_tokens,
+            A.USAGE_REQUESTS: self.requests,
+        }
+        if self.unpriced_requests:
+            attrs[A.USAGE_UNPRICED_REQUESTS] = self.unpriced_requests
+        if self.requests > self.unpriced_requests:
+            attrs[A.USAGE_COST_USD] = self.cost_usd
+        return attrs

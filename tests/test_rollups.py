@@ -1,0 +1,154 @@
+"""Roll-ups and cost: every span above LLM calls carries their exact totals under crewai.usage.*."""
+
+from __future__ import annotations
+
+import pytest
+from crewai import LLM, Agent, Crew, Task
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import crewtrace
+from crewtrace import attributes as A
+from crewtrace.demo_crew import build_demo_crew
+from crewtrace.offline_llm import OfflineLLM
+from crewtrace.pricing import PriceTable
+from crewtrace.usage import normalize_usage
+from tests.helpers import analyst_crew, one_task_crew
+from tests.openai_server import USAGE, OpenAIServer
+
+ROLLUP_NAMES = (A.USAGE_INPUT_TOKENS, A.USAGE_OUTPUT_TOKENS, A.USAGE_TOTAL_TOKENS, A.USAGE_REQUESTS)
+
+
+def _descendants(spans, root) -> list:
+    children: dict[int, list] = {}
+    for span in spans:
+        if span.parent is not None:
+            children.setdefault(span.parent.span_id, []).append(span)
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop().context.span_id, []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _llm_sum(spans, root) -> dict[str, int]:
+    calls = [s for s in _descendants(spans, root) if s.attributes.get(A.GEN_AI_OPERATION_NAME) == "chat"]
+    inputs = sum(s.attributes.get(A.GEN_AI_USAGE_INPUT_TOKENS, 0) for s in calls)
+    outputs = sum(s.attributes.get(A.GEN_AI_USAGE_OUTPUT_TOKENS, 0) for s in calls)
+    return {
+        A.USAGE_INPUT_TOKENS: inputs,
+        A.USAGE_OUTPUT_TOKENS: outputs,
+        A.USAGE_TOTAL_TOKENS: inputs + outputs,
+        A.USAGE_REQUESTS: len(calls),
+    }
+
+
+def test_every_level_carries_the_exact_sum_of_the_llm_calls_beneath_it(memory):
+    _, exporter = memory
+    llm = OfflineLLM()  # one LLM instance shared by both agents: CrewAI's own totals count it twice
+    crew = build_demo_crew(llm)
+    crew.kickoff()
+    spans = exporter.get_finished_spans()
+    true_input = sum(u["prompt_tokens"] for u in llm.usages)
+    true_output = sum(u["completion_tokens"] for u in llm.usages)
+    (root,) = [s for s in spans if s.parent is None]
+    assert root.attributes[A.USAGE_INPUT_TOKENS] == true_input
+    assert root.attributes[A.USAGE_OUTPUT_TOKENS] == true_output
+    assert root.attributes[A.USAGE_REQUESTS] == len(llm.usages) == 4
+    assert crew.usage_metrics.total_tokens != true_input + true_output  # the double count crewtrace avoids
+    for span in spans:
+        if span.attributes.get(A.GEN_AI_OPERATION_NAME) in ("invoke_workflow", "execute_task", "invoke_agent"):
+            assert {k: span.attributes[k] for k in ROLLUP_NAMES} == _llm_sum(spans, span), span.name
+    for span in spans:  # roll-ups never reuse the names backends sum per trace
+        if span.attributes.get(A.GEN_AI_OPERATION_NAME) != "chat":
+            assert not any(k.startswith("gen_ai.usage.") for k in span.attributes), span.name
+
+
+def test_concurrent_tasks_roll_up_exactly(memory):
+    _, exporter = memory
+    agents = [Agent(role=f"A{i}", goal="g", backstory="b", llm=OfflineLLM()) for i in range(3)]
+    tasks = [
+        Task(name=f"t{i}", description=f"part {i}", expected_output="x", agent=agents[i], async_execution=i < 2)
+        for i in range(3)
+    ]
+    Crew(name="parallel", agents=agents, tasks=tasks).kickoff()
+    spans = exporter.get_finished_spans()
+    (root,) = [s for s in spans if s.parent is None]
+    assert {k: root.attributes[k] for k in ROLLUP_NAMES} == _llm_sum(spans, root)
+    true_total = sum(u["total_tokens"] for agent in agents for u in agent.llm.usages)
+    assert root.attributes[A.USAGE_TOTAL_TOKENS] == true_total
+
+
+def test_offline_models_cost_zero_and_roll_up_as_zero(memory):
+    _, exporter = memory
+    build_demo_crew().kickoff()
+    spans = exporter.get_finished_spans()
+    assert all(s.attributes[A.LLM_COST_USD] == 0.0 for s in spans if s.name.startswith("chat "))
+    (root,) = [s for s in spans if s.parent is None]
+    assert root.attributes[A.USAGE_COST_USD] == 0.0
+    assert A.USAGE_UNPRICED_REQUESTS not in root.attributes
+
+
+def test_a_priced_model_costs_what_the_table_says(memory):
+    _, exporter = memory
+    with OpenAIServer() as server:
+        llm = LLM(model="gpt-4o-mini", base_url=server.base_url, api_key="sk-test-not-a-real-key")
+        analyst_crew(llm, "priced").kickoff()
+    spans = exporter.get_finished_spans()
+    expected = PriceTable.load().find("gpt-4o-mini", "openai").cost(normalize_usage(USAGE))
+    chats = [s for s in spans if s.name == "chat gpt-4o-mini"]
+    assert len(chats) == 2
+    assert all(s.attributes[A.LLM_COST_USD] == pytest.approx(expected) for s in chats)
+    (root,) = [s for s in spans if s.parent is None]
+    assert root.attributes[A.USAGE_COST_USD] == pytest.approx(2 * expected)
+    assert root.attributes[A.USAGE_CACHE_READ_INPUT_TOKENS] == 2 * 64
+    assert root.attributes[A.USAGE_REASONING_OUTPUT_TOKENS] == 2 * 12
+
+
+def test_an_unknown_model_gets_no_cost_and_is_counted_as_unpriced(memory, caplog):
+    _, exporter = memory
+    one_task_crew(OfflineLLM(model="mystery-model", provider="acme")).kickoff()
+    spans = exporter.get_finished_spans()
+    (chat,) = [s for s in spans if s.name == "chat mystery-model"]
+    assert A.LLM_COST_USD not in chat.attributes
+    (root,) = [s for s in spans if s.parent is None]
+    assert A.USAGE_COST_USD not in root.attributes
+    assert root.attributes[A.USAGE_UNPRICED_REQUESTS] == 1
+    assert any("mystery-model" in r.getMessage() for r in caplog.records)
+
+
+def test_user_prices_price_an_unknown_model():
+
+    from tests.helpers import one_task_crew
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    crewtrace.instrument(
+        tracer_provider=provider, exporter="none", prices={"acme": {"mystery-model": {"input": 1e6, "output": 2e6}}}
+    )
+    llm = OfflineLLM(model="mystery-model", provider="acme")
+    one_task_crew(llm).kickoff()
+    (chat,) = [s for s in exporter.get_finished_spans() if s.name == "chat mystery-model"]
+    usage = llm.usages[0]
+    assert chat.attributes[A.LLM_COST_USD] == pytest.approx(usage["prompt_tokens"] + 2 * usage["completion_tokens"])
+
+
+@pytest.mark.parametrize(
+    ("prices", "env", "named"),
+    [
+        ("/nonexistent/prices.json", None, "prices='/nonexistent/prices.json'"),
+        ({"m": {"input": -1, "output": 1}}, None, "prices={...}"),
+        (None, "/nonexistent/env-prices.json", "CREWTRACE_PRICES='/nonexistent/env-prices.json'"),
+        (42, None, "prices=42"),
+    ],
+)
+def test_bad_prices_are_one_clear_error_at_setup(monkeypatch, prices, env, named):
+    if env:
+        monkeypatch.setenv("CREWTRACE_PRICES", env)
+    with pytest.raises(ValueError) as error:
+        crewtrace.instrument(exporter="none", prices=prices)
+    message = str(error.value)
+    assert message.startswith(f"crewtrace: {named}") and "\n" not in message
