@@ -1,4 +1,5 @@
-"""Real OTLP trace receivers on 127.0.0.1 (gRPC TraceService and HTTP /v1/traces), from opentelemetry-proto."""
+"""Real OTLP receivers on 127.0.0.1 (gRPC Trace and Metrics services, HTTP /v1/traces and /v1/metrics),
+built from opentelemetry-proto."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from crewtrace.summary import SpanRecord
@@ -32,7 +34,41 @@ class _Receiver:
     def __init__(self) -> None:
         self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
         self.headers: list[dict[str, str]] = []
+        self.metric_requests: list[metrics_service_pb2.ExportMetricsServiceRequest] = []
         self._lock = threading.Lock()
+
+    def _keep_metrics(self, request: metrics_service_pb2.ExportMetricsServiceRequest) -> None:
+        with self._lock:
+            self.metric_requests.append(request)
+
+    def metric_points(self, name: str) -> list[tuple[dict[str, Any], Any]]:
+        """(attributes, data point) of metric ``name`` in the latest export that has it (cumulative totals)."""
+        with self._lock:
+            requests = list(self.metric_requests)
+        for request in reversed(requests):
+            points = [
+                (attributes_of(point.attributes), point)
+                for rm in request.resource_metrics
+                for sm in rm.scope_metrics
+                for metric in sm.metrics
+                if metric.name == name
+                for point in getattr(metric, metric.WhichOneof("data")).data_points
+            ]
+            if points:
+                return points
+        return []
+
+    def metric_units(self) -> dict[str, str]:
+        """Every metric name received, with its unit."""
+        with self._lock:
+            requests = list(self.metric_requests)
+        return {
+            metric.name: metric.unit
+            for request in requests
+            for rm in request.resource_metrics
+            for sm in rm.scope_metrics
+            for metric in sm.metrics
+        }
 
     def _keep(self, request: trace_service_pb2.ExportTraceServiceRequest, headers: dict[str, str]) -> None:
         with self._lock:
@@ -77,7 +113,7 @@ class _Receiver:
 
 
 class GrpcReceiver(_Receiver):
-    """An OTLP/gRPC TraceService on a free 127.0.0.1 port."""
+    """OTLP/gRPC Trace and Metrics services on a free 127.0.0.1 port."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -88,8 +124,14 @@ class GrpcReceiver(_Receiver):
                 receiver._keep(request, {k: v for k, v in context.invocation_metadata()})
                 return trace_service_pb2.ExportTraceServiceResponse()
 
+        class MetricsServicer(metrics_service_pb2_grpc.MetricsServiceServicer):
+            def Export(self, request: Any, context: Any) -> Any:
+                receiver._keep_metrics(request)
+                return metrics_service_pb2.ExportMetricsServiceResponse()
+
         self._server = grpc.server(ThreadPoolExecutor(max_workers=2))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Servicer(), self._server)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsServicer(), self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
@@ -102,7 +144,7 @@ class GrpcReceiver(_Receiver):
 
 
 class HttpReceiver(_Receiver):
-    """An OTLP/HTTP (protobuf) /v1/traces endpoint on a free 127.0.0.1 port."""
+    """OTLP/HTTP (protobuf) /v1/traces and /v1/metrics on a free 127.0.0.1 port."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -113,13 +155,17 @@ class HttpReceiver(_Receiver):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
-                if self.path != "/v1/traces":
+                if self.path == "/v1/metrics":
+                    receiver._keep_metrics(metrics_service_pb2.ExportMetricsServiceRequest.FromString(body))
+                    payload = metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString()
+                elif self.path == "/v1/traces":
+                    request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+                    receiver._keep(request, {k.lower(): v for k, v in self.headers.items()})
+                    payload = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+                else:
                     self.send_response(404)
                     self.end_headers()
                     return
-                request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
-                receiver._keep(request, {k.lower(): v for k, v in self.headers.items()})
-                payload = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", str(len(payload)))

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from crewai import LLM, Agent, Crew, Task
+from crewai import LLM, Agent, Crew, Process, Task
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import crewtrace
 from crewtrace import attributes as A
-from crewtrace.demo_crew import build_demo_crew
+from crewtrace.demo_crew import NotebookTool, build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.pricing import PriceTable
 from crewtrace.usage import normalize_usage
@@ -152,3 +152,23 @@ def test_bad_prices_are_one_clear_error_at_setup(monkeypatch, prices, env, named
         crewtrace.instrument(exporter="none", prices=prices)
     message = str(error.value)
     assert message.startswith(f"crewtrace: {named}") and "\n" not in message
+
+
+def test_hierarchical_crew_totals_include_manager_and_coworker_calls(memory):
+    _, exporter = memory
+    manager_llm, worker_llm = OfflineLLM(), OfflineLLM()
+    researcher = Agent(role="Researcher", goal="g", backstory="b", llm=worker_llm, tools=[NotebookTool()])
+    task = Task(name="report", description="Research tracing.", expected_output="x")
+    Crew(
+        name="managed", agents=[researcher], tasks=[task], process=Process.hierarchical, manager_llm=manager_llm
+    ).kickoff()
+    spans = exporter.get_finished_spans()
+    (root,) = [s for s in spans if s.parent is None]
+    usages = manager_llm.usages + worker_llm.usages
+    assert root.attributes[A.USAGE_TOTAL_TOKENS] == sum(u["total_tokens"] for u in usages)
+    assert root.attributes[A.USAGE_REQUESTS] == len(usages)
+    (delegation,) = [s for s in spans if s.name == "execute_tool delegate_work_to_coworker"]
+    assert delegation.attributes[A.USAGE_TOTAL_TOKENS] == sum(u["total_tokens"] for u in worker_llm.usages)
+    for span in spans:
+        if A.USAGE_REQUESTS in span.attributes:
+            assert {k: span.attributes[k] for k in ROLLUP_NAMES} == _llm_sum(spans, span), span.name

@@ -161,6 +161,20 @@ EVENT_TOOL_INPUT_ERROR: Final = "crewai.tool.input_error"
 TOOL_ERROR: Final = "crewai.tool.error"
 EVENT_LLM_FIRST_CHUNK: Final = "crewai.llm.first_chunk"
 
+# Metrics (metrics.py).
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+METRIC_AGENT_DURATION: Final = "gen_ai.invoke_agent.duration"
+METRIC_TOOL_DURATION: Final = "gen_ai.execute_tool.duration"
+METRIC_COST: Final = "crewai.llm.cost"
+METRIC_CREW_RUNS: Final = "crewai.crew.runs"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+TOKEN_TYPE_INPUT: Final = "input"
+TOKEN_TYPE_OUTPUT: Final = "output"
+CREW_RUN_STATUS: Final = "crewai.crew.status"
+RUN_STATUS_OK: Final = "ok"
+RUN_STATUS_ERROR: Final = "error"
+
 # Span event on an LLM span for the "Thought:" of its ReAct answers.
 EVENT_AGENT_THOUGHT: Final = "crewai.agent.thought"
 AGENT_THOUGHT_TEXT: Final = "crewai.agent.thought.text"

@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from opentelemetry import trace
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -26,6 +28,7 @@ from opentelemetry.util.re import parse_env_headers
 from crewtrace.content import DEFAULT_MAX_LENGTH, ContentPolicy
 from crewtrace.exporters import OTLPJsonFileSpanExporter
 from crewtrace.instrumentor import CrewAIInstrumentor
+from crewtrace.metrics import build_meter_provider
 from crewtrace.pricing import PRICES_ENV, PriceTable
 
 logger = logging.getLogger(__name__)
@@ -50,10 +53,14 @@ class Instrumentation:
     tracer_provider: TracerProvider
     destinations: list[str]
     processors: list[BatchSpanProcessor] = field(default_factory=list)
+    meter_provider: SdkMeterProvider | None = None
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Export every ended span now; False if the exporter did not finish within the timeout."""
-        return all(p.force_flush(timeout_millis) for p in self.processors)
+        """Export every ended span and the metrics now; False if an exporter did not finish within the timeout."""
+        done = all(p.force_flush(timeout_millis) for p in self.processors)
+        if self.meter_provider is not None:
+            done = self.meter_provider.force_flush(timeout_millis) and done
+        return done
 
     def shutdown(self) -> None:
         """Remove the CrewAI hooks, flush and stop crewtrace's exporters. ``instrument()`` may be called again."""
@@ -62,6 +69,8 @@ class Instrumentation:
             CrewAIInstrumentor().uninstrument()
             for processor in self.processors:
                 processor.shutdown()
+            if self.meter_provider is not None:
+                self.meter_provider.shutdown()
             if _active is self:
                 _active = None
 
@@ -186,6 +195,7 @@ def instrument(
     capture_content: bool = True,
     max_content_length: int = DEFAULT_MAX_LENGTH,
     prices: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    meter_provider: MeterProvider | None = None,
 ) -> Instrumentation:
     """Trace every CrewAI crew run and export it; returns a handle with ``force_flush()`` and ``shutdown()``.
 
@@ -240,7 +250,14 @@ def instrument(
             handle.processors.append(processor)
             handle.destinations.append(where)
 
+        if meter_provider is None:
+            handle.meter_provider = build_meter_provider(
+                chosen, proto, endpoint, checked_headers, timeout, provider.resource
+            )
+            meter_provider = handle.meter_provider
         policy = ContentPolicy(capture=bool(capture_content), max_length=max_content_length)
-        CrewAIInstrumentor().instrument(tracer_provider=provider, content_policy=policy, prices=price_table)
+        CrewAIInstrumentor().instrument(
+            tracer_provider=provider, meter_provider=meter_provider, content_policy=policy, prices=price_table
+        )
         _active = handle
         return handle

@@ -6,7 +6,7 @@ import os
 import socket
 import tempfile
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 from urllib.parse import urlparse
 
 # CrewAI reads these at import time: no phone-home, no consent prompt, storage out of the user's home.
@@ -66,7 +66,12 @@ def run_demo(out: TextIO, endpoint: str | None = None, file_path: str | None = N
     from crewtrace.demo_crew import build_demo_crew
     from crewtrace.summary import records_from_sdk, render_text, summarize
 
-    export = choose_export(endpoint, file_path)
+    export: dict[str, Any] = dict(choose_export(endpoint, file_path))
+    target = export.get("endpoint") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    target = target or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    unreachable = export["exporter"] == "otlp" and bool(target) and not _reachable(str(target))
+    if unreachable:
+        export["timeout"] = 2  # nobody to deliver to: give up quickly rather than hold the demo's exit
     handle = crewtrace.instrument(service_name=os.environ.get("OTEL_SERVICE_NAME") or "crewtrace-demo", **export)
     memory = InMemorySpanExporter()  # the summary reads the same spans that were exported
     handle.tracer_provider.add_span_processor(SimpleSpanProcessor(memory))
@@ -77,9 +82,7 @@ def run_demo(out: TextIO, endpoint: str | None = None, file_path: str | None = N
         handle.shutdown()
     summary = summarize(records_from_sdk(memory.get_finished_spans()))
     where = "; ".join(handle.destinations)
-    target = export.get("endpoint") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    target = target or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    if export["exporter"] == "otlp" and target and not _reachable(target):
+    if unreachable:
         where += " (nothing is listening there: the spans were not delivered)"
     elif not flushed:
         where += " (export timed out)"

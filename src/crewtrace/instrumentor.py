@@ -13,6 +13,7 @@ from wrapt import wrap_function_wrapper
 from crewtrace import litellm_usage
 from crewtrace.content import ContentPolicy
 from crewtrace.listener import CrewAIEventListener, scope_starting_types
+from crewtrace.metrics import CrewMetrics
 from crewtrace.package import _instruments
 from crewtrace.pricing import PriceTable
 from crewtrace.tracker import SpanTracker
@@ -24,8 +25,8 @@ SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
 class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Turns every CrewAI crew kickoff into a trace.
 
-    ``instrument(tracer_provider=..., content_policy=..., prices=...)``; all optional. ``prices`` is a
-    :class:`PriceTable`, or a JSON file path or dict of prices to put over the shipped table.
+    ``instrument(tracer_provider=..., meter_provider=..., content_policy=..., prices=...)``; all optional.
+    ``prices`` is a :class:`PriceTable`, or a JSON file path or dict of prices to lay over the shipped table.
     BaseInstrumentor makes this a singleton and makes a second ``instrument()`` a no-op.
     """
 
@@ -50,6 +51,7 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             tracer,
             policy,
             prices=prices if isinstance(prices, PriceTable) else PriceTable.load(prices),
+            metrics=CrewMetrics(kwargs.get("meter_provider")),
             transparent_types=scope_starting_types(),
             live=True,
         )

@@ -33,6 +33,7 @@ from crewtrace import attributes as A
 from crewtrace import catalog as C
 from crewtrace import spans as S
 from crewtrace.content import ContentPolicy
+from crewtrace.metrics import CrewMetrics
 from crewtrace.pricing import PriceTable
 from crewtrace.providers import span_made_elsewhere
 from crewtrace.usage import Totals, Usage, normalize_usage
@@ -40,6 +41,13 @@ from crewtrace.usage import Totals, Usage, normalize_usage
 logger = logging.getLogger(__name__)
 
 _MAX_ALIAS_HOPS = 256
+# Span attributes that each unit's metrics are split by (low cardinality: names, never ids or text).
+_METRIC_DIMENSIONS = {
+    C.LLM: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_REQUEST_MODEL),
+    C.AGENT: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_AGENT_NAME),
+    C.TOOL: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_TOOL_NAME),
+    C.CREW: (A.GEN_AI_WORKFLOW_NAME,),
+}
 # The keys of the traces begun during the innermost kickoff in this context (see SpanTracker.run_scope).
 _run_roots: ContextVar[list[str] | None] = ContextVar("crewtrace_run_roots", default=None)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -93,6 +101,8 @@ class _Node:
     provider: str | None = None
     usage: Usage | None = None  # what an LLM call reported
     totals: Totals | None = None  # the LLM calls beneath any other span
+    dims: dict[str, Any] = field(default_factory=dict)  # the span's attributes that metrics are split by
+    error_type: str | None = None
     child_starts: list[int] = field(default_factory=list)
 
 
@@ -111,6 +121,7 @@ class SpanTracker:
         tracer: trace.Tracer,
         policy: ContentPolicy | None = None,
         prices: PriceTable | None = None,
+        metrics: CrewMetrics | None = None,
         transparent_types: frozenset[str] = frozenset(),
         memory: int = 65_536,
         live: bool = False,
@@ -118,6 +129,7 @@ class SpanTracker:
         self._tracer = tracer
         self._policy = policy or ContentPolicy()
         self._prices = prices
+        self._metrics = metrics
         self._transparent = transparent_types - set(C.START_EVENTS)
         self._memory = memory
         self._live = live
@@ -319,6 +331,7 @@ class SpanTracker:
                 start_time=timestamp_ns(event),
             )
         node = _Node(key, unit, span, root, timestamp_ns(event), parent)
+        node.dims = {k: spec.attributes[k] for k in _METRIC_DIMENSIONS.get(unit, ()) if k in spec.attributes}
         if unit == C.LLM:
             node.model = _str_or_none(spec.attributes.get(A.GEN_AI_REQUEST_MODEL))
             node.provider = _str_or_none(spec.attributes.get(A.GEN_AI_PROVIDER_NAME))
@@ -366,6 +379,7 @@ class SpanTracker:
             if unit == C.CREW and error.error_type == A.ERROR_TYPE_OTHER and node.root.failure_type:
                 error.error_type = node.root.failure_type
             self._record_error(span, error, end_ns)
+            node.error_type = error.error_type
 
         node.end_ns = end_ns
         if not self._live:
@@ -440,8 +454,10 @@ class SpanTracker:
             attrs = {A.AGENT_THOUGHT_TEXT: text} if text else {}
             self._recording(llm).span.add_event(A.EVENT_AGENT_THOUGHT, attrs, timestamp=at_ns)
 
-    def _account(self, node: _Node) -> None:
-        """An LLM call's cost, added with its tokens to every span above it; a closing span's roll-up."""
+    def _account(self, node: _Node, end_ns: int) -> None:
+        """An LLM call's cost, added with its tokens to every span above it; a closing span's roll-up; metrics."""
+        seconds = max(end_ns - node.start_ns, 0) / 1e9
+        metrics = self._metrics
         if node.unit == C.LLM:
             self._record_stream(node)
             cost = None
@@ -457,11 +473,25 @@ class SpanTracker:
                     ancestor.totals = Totals()
                 ancestor.totals.add(node.usage, cost)
                 ancestor = ancestor.parent
-        elif node.totals is not None:
+            if metrics is not None:
+                if node.span.is_recording():  # else the SDK's own instrumentation records the GenAI metrics
+                    metrics.record_llm(node.dims, node.usage, seconds, node.error_type)
+                if cost is not None:
+                    metrics.record_cost(node.dims, cost)
+            return
+        if node.totals is not None:
             node.span.set_attributes(node.totals.attributes())
+        if metrics is None:
+            return
+        if node.unit == C.AGENT:
+            metrics.record_agent(node.dims, seconds, node.error_type)
+        elif node.unit == C.TOOL:
+            metrics.record_tool(node.dims, seconds, node.error_type)
+        elif node.unit == C.CREW:
+            metrics.record_run(node.dims, node.error_type)
 
     def _close(self, node: _Node, end_ns: int) -> None:
-        self._account(node)
+        self._account(node, end_ns)
         node.span.end(end_time=max(end_ns, node.start_ns))
         self._open.pop(node.key, None)
         self._remember(self._closed, node.key, node)

@@ -1,0 +1,111 @@
+"""The metrics crewtrace records: GenAI client token usage and durations, agent and tool durations, cost
+and crew runs. Names, units and bucket boundaries follow the GenAI semantic conventions where they exist."""
+
+from __future__ import annotations
+
+import os
+import sys
+from urllib.parse import urlparse
+
+from opentelemetry.metrics import Histogram, Meter, MeterProvider, get_meter
+from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
+from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.util.types import AttributeValue
+
+from crewtrace import attributes as A
+from crewtrace.usage import Usage
+from crewtrace.version import __version__
+
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+
+Attrs = dict[str, AttributeValue]
+
+
+class CrewMetrics:
+    """Instruments on one meter; the tracker calls ``record_*`` as spans end."""
+
+    def __init__(self, meter_provider: MeterProvider | None = None) -> None:
+        meter: Meter = get_meter("crewtrace", __version__, meter_provider)
+        self._tokens = meter.create_histogram(
+            A.METRIC_TOKEN_USAGE,
+            unit="{token}",
+            description="Tokens used per LLM call, by gen_ai.token.type (input, output)",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
+        )
+        self._llm_duration = _duration(meter, A.METRIC_OPERATION_DURATION, "Duration of LLM calls")
+        self._agent_duration = _duration(meter, A.METRIC_AGENT_DURATION, "Duration of agent executions")
+        self._tool_duration = _duration(meter, A.METRIC_TOOL_DURATION, "Duration of tool calls (each attempt)")
+        self._cost = meter.create_counter(
+            A.METRIC_COST, unit="USD", description="Estimated cost of LLM calls whose model has a known price"
+        )
+        self._runs = meter.create_counter(A.METRIC_CREW_RUNS, unit="{run}", description="Crew runs, by status")
+
+    def record_llm(self, attrs: Attrs, usage: Usage | None, seconds: float, error_type: str | None) -> None:
+        """One LLM call: its input and output tokens (as reported) and its duration."""
+        if usage is not None:
+            counts = ((A.TOKEN_TYPE_INPUT, usage.input_tokens), (A.TOKEN_TYPE_OUTPUT, usage.output_tokens))
+            for token_type, count in counts:
+                if count is not None:
+                    self._tokens.record(count, {**attrs, A.GEN_AI_TOKEN_TYPE: token_type})
+        self._llm_duration.record(seconds, _with_error(attrs, error_type))
+
+    def record_cost(self, attrs: Attrs, usd: float) -> None:
+        self._cost.add(usd, attrs)
+
+    def record_agent(self, attrs: Attrs, seconds: float, error_type: str | None) -> None:
+        self._agent_duration.record(seconds, _with_error(attrs, error_type))
+
+    def record_tool(self, attrs: Attrs, seconds: float, error_type: str | None) -> None:
+        self._tool_duration.record(seconds, _with_error(attrs, error_type))
+
+    def record_run(self, attrs: Attrs, error_type: str | None) -> None:
+        status = A.RUN_STATUS_ERROR if error_type else A.RUN_STATUS_OK
+        self._runs.add(1, {**_with_error(attrs, error_type), A.CREW_RUN_STATUS: status})
+
+
+def _duration(meter: Meter, name: str, description: str) -> Histogram:
+    return meter.create_histogram(
+        name, unit="s", description=description, explicit_bucket_boundaries_advisory=DURATION_BUCKETS
+    )
+
+
+def _with_error(attrs: Attrs, error_type: str | None) -> Attrs:
+    return {**attrs, A.ERROR_TYPE: error_type} if error_type else attrs
+
+
+def build_meter_provider(
+    exporters: list[str],
+    protocol: str,
+    endpoint: str | None,
+    headers: dict[str, str] | None,
+    timeout: float | None,
+    resource: Resource,
+) -> SdkMeterProvider | None:
+    """A MeterProvider exporting where the traces go (OTLP or console), or None when they go nowhere a
+    metric can (a file) or OTEL_METRICS_EXPORTER is ``none``."""
+    if os.environ.get("OTEL_METRICS_EXPORTER", "").strip().lower() == "none":
+        return None
+    readers: list[PeriodicExportingMetricReader] = []
+    for name in exporters:
+        if name == "otlp" and protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
+
+            readers.append(PeriodicExportingMetricReader(Grpc(endpoint=endpoint, headers=headers, timeout=timeout)))
+        elif name == "otlp":
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Http
+
+            url = _metrics_url(endpoint) if endpoint else None
+            readers.append(PeriodicExportingMetricReader(Http(endpoint=url, headers=headers, timeout=timeout)))
+        elif name == "console":
+            readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stdout)))
+    return SdkMeterProvider(resource=resource, metric_readers=readers) if readers else None
+
+
+def _metrics_url(endpoint: str) -> str:
+    """The OTLP/HTTP metrics URL for the endpoint given for traces (a base URL or a /v1/traces URL)."""
+    base = endpoint.rstrip("/")
+    if urlparse(base).path.endswith("/v1/traces"):
+        base = base[: -len("/v1/traces")]
+    return base + "/v1/metrics"
