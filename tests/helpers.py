@@ -10,7 +10,7 @@ from crewai.tools import BaseTool
 
 from crewtrace.demo_crew import NotebookTool
 from crewtrace.offline_llm import OfflineLLM
-from crewtrace.summary import SpanRecord
+from crewtrace.records import SpanRecord
 
 
 class BrokenTool(BaseTool):

@@ -15,7 +15,7 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from crewtrace import attributes as A
 from crewtrace.demo_crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
-from crewtrace.summary import records_from_sdk
+from crewtrace.records import records_from_sdk
 from tests.helpers import outline
 from tests.local_http import LocalHTTPServer, QuietHandler
 from tests.test_span_tree import EXPECTED_TREE

@@ -23,7 +23,7 @@ def run_demo(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Completed
 
 
 def trace_id_of(output: str) -> str:
-    match = re.search(r"^Trace ([0-9a-f]{32})", output, re.MULTILINE)
+    match = re.search(r"\(trace ([0-9a-f]{32})\)", output)
     assert match, output
     return match.group(1)
 
@@ -31,9 +31,11 @@ def trace_id_of(output: str) -> str:
 def assert_summary(output: str) -> None:
     for fact in ("Total tokens", "Prompt tokens", "Completion tokens", "Requests", "Execution time", "Timeline"):
         assert fact in output, fact
+    for section in ("Tasks and agents", "Final output", "Failure points"):  # the same renderer as `summary`
+        assert section in output, section
     assert re.search(r"Requests\s+4\b", output)
-    assert re.search(r"^research\s+Researcher\s+crewtrace-offline\s+completed", output, re.MULTILINE)
-    assert re.search(r"^write\s+Writer\s+crewtrace-offline\s+completed", output, re.MULTILINE)
+    assert re.search(r"^\s+1\s+research\s+Researcher\s+crewtrace-offline\s+completed", output, re.MULTILINE)
+    assert re.search(r"^\s+3\s+write\s+Writer\s+crewtrace-offline\s+completed", output, re.MULTILINE)
 
 
 def test_demo_exports_to_a_configured_receiver(subprocess_env, tmp_path):

@@ -14,7 +14,7 @@ from crewtrace import CrewAIInstrumentor
 from crewtrace import attributes as A
 from crewtrace.demo_crew import NotebookTool, build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
-from crewtrace.summary import records_from_sdk
+from crewtrace.records import records_from_sdk
 from tests.helpers import one_task_crew, outline
 from tests.test_span_tree import EXPECTED_TREE
 

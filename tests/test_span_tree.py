@@ -11,7 +11,7 @@ from crewtrace import CrewAIInstrumentor
 from crewtrace import attributes as A
 from crewtrace.demo_crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
-from crewtrace.summary import records_from_sdk
+from crewtrace.records import records_from_sdk
 from tests.helpers import outline
 
 EXPECTED_TREE = [

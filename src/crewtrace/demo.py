@@ -64,7 +64,9 @@ def run_demo(out: TextIO, endpoint: str | None = None, file_path: str | None = N
 
     import crewtrace
     from crewtrace.demo_crew import build_demo_crew
-    from crewtrace.summary import records_from_sdk, render_text, summarize
+    from crewtrace.records import records_from_sdk
+    from crewtrace.render import render_text
+    from crewtrace.summary import summarize
 
     export: dict[str, Any] = dict(choose_export(endpoint, file_path))
     target = export.get("endpoint") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -76,7 +78,7 @@ def run_demo(out: TextIO, endpoint: str | None = None, file_path: str | None = N
     memory = InMemorySpanExporter()  # the summary reads the same spans that were exported
     handle.tracer_provider.add_span_processor(SimpleSpanProcessor(memory))
     try:
-        result = build_demo_crew().kickoff()
+        build_demo_crew().kickoff()
         flushed = handle.force_flush(10_000)
     finally:
         handle.shutdown()
@@ -88,5 +90,5 @@ def run_demo(out: TextIO, endpoint: str | None = None, file_path: str | None = N
         where += " (export timed out)"
     extra = {"Exported to": where}
     text = render_text(summary, extra)
-    out.write(text + "\n\nFinal output\n" + result.raw + "\n")
+    out.write(text + "\n")
     return DemoResult(summary.trace_id, handle.destinations, text)

@@ -1,64 +1,19 @@
-"""The execution summary of one trace: totals, a task table and a text timeline, like CrewAI's Traces page.
-
-Works on :class:`SpanRecord`, built from SDK spans or from OTLP/JSON, so the demo and any stored trace
-render the same way.
-"""
+"""The facts of one crew execution, as CrewAI's Traces page shows them: totals, tasks and agents, final
+output, timeline, failure points, and the detail of one task. Rendering is in render.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from crewtrace import attributes as A
-
-_TIMELINE_WIDTH = 40
-
-
-@dataclass
-class SpanRecord:
-    """The parts of one span the summary needs."""
-
-    trace_id: str
-    span_id: str
-    parent_id: str | None
-    name: str
-    start_ns: int
-    end_ns: int
-    status: str  # "UNSET" | "OK" | "ERROR"
-    attributes: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def operation(self) -> str | None:
-        return self.attributes.get(A.GEN_AI_OPERATION_NAME)
-
-    @property
-    def duration_s(self) -> float:
-        return max(self.end_ns - self.start_ns, 0) / 1e9
-
-
-def records_from_sdk(spans: Iterable[Any]) -> list[SpanRecord]:
-    """Records from SDK ``ReadableSpan`` objects."""
-    records = []
-    for span in spans:
-        parent = span.parent.span_id if span.parent is not None else None
-        records.append(
-            SpanRecord(
-                trace_id=f"{span.context.trace_id:032x}",
-                span_id=f"{span.context.span_id:016x}",
-                parent_id=f"{parent:016x}" if parent is not None else None,
-                name=span.name,
-                start_ns=span.start_time or 0,
-                end_ns=span.end_time or 0,
-                status=span.status.status_code.name,
-                attributes=dict(span.attributes or {}),
-            )
-        )
-    return records
+from crewtrace.records import SpanRecord
 
 
 @dataclass
 class TaskRow:
+    number: int
     name: str
     agent: str
     model: str
@@ -66,32 +21,71 @@ class TaskRow:
     duration_s: float
     start_ns: int
     end_ns: int
+    tokens: int
+    cost_usd: float | None
+
+
+@dataclass
+class Failure:
+    """A failure point: a failed span, a guardrail's rejection, or a tool CrewAI gave up on."""
+
+    kind: str
+    name: str
+    error_type: str
+    message: str
+    time_ns: int
+
+
+@dataclass
+class TaskDetail:
+    name: str
+    agent: str
+    status: str
+    duration_s: float
+    description: str
+    expected_output: str
+    context: str
+    output: str
+    llm_calls: int
+    tool_calls: list[tuple[str, str]]
+    thoughts: list[str]
+    failures: list[Failure]
 
 
 @dataclass
 class Summary:
-    """The facts of one crew execution."""
-
     trace_id: str
     crew: str
     status: str
     duration_s: float
+    start_ns: int
+    end_ns: int
     input_tokens: int
     output_tokens: int
+    cached_input_tokens: int
     requests: int
     tool_calls: int
+    cost_usd: float | None
+    final_output: str
     tasks: list[TaskRow]
-    root: SpanRecord
+    failures: list[Failure]
+    records: list[SpanRecord] = field(default_factory=list, repr=False)
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
 
-def _descendants(records: Sequence[SpanRecord], span_id: str) -> list[SpanRecord]:
+def _children(records: Sequence[SpanRecord]) -> dict[str | None, list[SpanRecord]]:
     children: dict[str | None, list[SpanRecord]] = {}
     for record in records:
         children.setdefault(record.parent_id, []).append(record)
+    return children
+
+
+def descendants(records: Sequence[SpanRecord], span_id: str) -> list[SpanRecord]:
+    """Every span beneath ``span_id``."""
+    children = _children(records)
     found, stack = [], list(children.get(span_id, []))
     while stack:
         record = stack.pop()
@@ -104,83 +98,145 @@ def _status(record: SpanRecord) -> str:
     return "failed" if record.status == "ERROR" else "completed"
 
 
-def summarize(records: Sequence[SpanRecord], trace_id: str | None = None) -> Summary:
-    """Summarise the crew run in ``records`` (the first root crew span, or the one of ``trace_id``)."""
+def _is_llm(record: SpanRecord) -> bool:
+    return record.operation in (A.OP_CHAT, "text_completion", "generate_content")
+
+
+def _sum(records: Sequence[SpanRecord], key: str) -> int:
+    return sum(int(r.attributes.get(key, 0) or 0) for r in records)
+
+
+def _cost(record: SpanRecord, llm_calls: Sequence[SpanRecord]) -> float | None:
+    """A span's roll-up cost, else the sum of its LLM calls' costs; None when no price was known."""
+    if A.USAGE_COST_USD in record.attributes:
+        return float(record.attributes[A.USAGE_COST_USD])
+    costs = [float(r.attributes[A.LLM_COST_USD]) for r in llm_calls if A.LLM_COST_USD in r.attributes]
+    return sum(costs) if costs else None
+
+
+def _failures(records: Sequence[SpanRecord]) -> list[Failure]:
+    found = []
+    for record in records:
+        if record.status == "ERROR":
+            exception = next((e for e in record.events if e.name == A.EXCEPTION_EVENT), None)
+            message = str(
+                (exception.attributes.get(A.EXCEPTION_MESSAGE) if exception else None) or record.status_message
+            )
+            kind = (record.operation or record.name.split(" ", 1)[0]).replace("_", " ")
+            error_type = str(record.attributes.get(A.ERROR_TYPE, "error"))
+            found.append(Failure(kind, record.name, error_type, message, record.end_ns))
+        if record.attributes.get(A.GUARDRAIL_PASSED) is False:
+            feedback = str(record.attributes.get(A.GUARDRAIL_FEEDBACK, ""))
+            found.append(Failure("guardrail rejected", record.name, "rejected", feedback, record.end_ns))
+        for event in record.events:
+            if event.name == A.EVENT_TOOL_FAILURE:
+                tool = str(event.attributes.get(A.GEN_AI_TOOL_NAME, "tool"))
+                error_type = str(event.attributes.get(A.ERROR_TYPE, "tool_failure"))
+                message = str(event.attributes.get(A.TOOL_ERROR, ""))
+                found.append(Failure("tool gave up", f"{record.name}: {tool}", error_type, message, event.time_ns))
+    return sorted(found, key=lambda f: f.time_ns)
+
+
+def _task_row(number: int, task: SpanRecord, records: Sequence[SpanRecord]) -> TaskRow:
+    under = descendants(records, task.span_id)
+    agents = [r.attributes.get(A.GEN_AI_AGENT_NAME, "?") for r in under if r.operation == A.OP_INVOKE_AGENT]
+    llm_calls = [r for r in under if _is_llm(r)]
+    models = {str(r.attributes.get(A.GEN_AI_REQUEST_MODEL)) for r in llm_calls}
+    tokens = task.attributes.get(A.USAGE_TOTAL_TOKENS)
+    if tokens is None:
+        tokens = _sum(llm_calls, A.GEN_AI_USAGE_INPUT_TOKENS) + _sum(llm_calls, A.GEN_AI_USAGE_OUTPUT_TOKENS)
+    return TaskRow(
+        number=number,
+        name=task.name.removeprefix(f"{A.OP_EXECUTE_TASK} "),
+        agent=str(agents[0] if agents else task.attributes.get(A.TASK_AGENT_ROLE, "-")),
+        model=", ".join(sorted(models)) or "-",
+        status=_status(task),
+        duration_s=task.duration_s,
+        start_ns=task.start_ns,
+        end_ns=task.end_ns,
+        tokens=int(tokens),
+        cost_usd=_cost(task, llm_calls),
+    )
+
+
+def find_root(records: Sequence[SpanRecord], trace_id: str | None = None) -> SpanRecord:
+    """The run to summarise: the root workflow span of ``trace_id``, else of the latest trace."""
+    ids = {r.span_id for r in records}
     roots = [
         r
         for r in records
         if r.operation == A.OP_INVOKE_WORKFLOW
-        and (trace_id is None or r.trace_id == trace_id)
-        and not any(p.span_id == r.parent_id for p in records)
+        and r.parent_id not in ids
+        and (trace_id is None or r.trace_id == trace_id.lower())
     ]
     if not roots:
-        raise ValueError("no crew span (invoke_workflow) in the trace")
-    root = min(roots, key=lambda r: r.start_ns)
-    below = _descendants(records, root.span_id)
-    chats = [r for r in below if r.operation == A.OP_CHAT]
-    tasks = []
-    for task in sorted((r for r in below if r.operation == A.OP_EXECUTE_TASK), key=lambda r: r.start_ns):
-        under = _descendants(records, task.span_id)
-        agents = [r.attributes.get(A.GEN_AI_AGENT_NAME, "?") for r in under if r.operation == A.OP_INVOKE_AGENT]
-        models = {str(r.attributes.get(A.GEN_AI_REQUEST_MODEL)) for r in under if r.operation == A.OP_CHAT}
-        tasks.append(
-            TaskRow(
-                name=task.name.removeprefix(f"{A.OP_EXECUTE_TASK} "),
-                agent=agents[0] if agents else str(task.attributes.get(A.TASK_AGENT_ROLE, "-")),
-                model=", ".join(sorted(models)) or "-",
-                status=_status(task),
-                duration_s=task.duration_s,
-                start_ns=task.start_ns,
-                end_ns=task.end_ns,
-            )
-        )
+        where = f" with trace id {trace_id}" if trace_id else ""
+        raise ValueError(f"no crew or flow run (invoke_workflow span){where} among {len(records)} spans")
+    return max(roots, key=lambda r: r.start_ns)
+
+
+def summarize(records: Sequence[SpanRecord], trace_id: str | None = None) -> Summary:
+    """Summarise one run in ``records`` (the one of ``trace_id``, else the latest)."""
+    root = find_root(records, trace_id)
+    trace = [r for r in records if r.trace_id == root.trace_id]
+    below = descendants(trace, root.span_id)
+    llm_calls = [r for r in below if _is_llm(r)]
+    tasks = sorted((r for r in below if r.operation == A.OP_EXECUTE_TASK), key=lambda r: r.start_ns)
+    attrs = root.attributes
+    final = attrs.get(A.CREW_FINAL_OUTPUT, attrs.get(A.FLOW_OUTPUT, ""))
     return Summary(
         trace_id=root.trace_id,
-        crew=str(root.attributes.get(A.GEN_AI_WORKFLOW_NAME, root.name)),
+        crew=str(attrs.get(A.GEN_AI_WORKFLOW_NAME, root.name)),
         status=_status(root),
         duration_s=root.duration_s,
-        input_tokens=sum(int(r.attributes.get(A.GEN_AI_USAGE_INPUT_TOKENS, 0)) for r in chats),
-        output_tokens=sum(int(r.attributes.get(A.GEN_AI_USAGE_OUTPUT_TOKENS, 0)) for r in chats),
-        requests=len(chats),
+        start_ns=root.start_ns,
+        end_ns=root.end_ns,
+        input_tokens=int(attrs.get(A.USAGE_INPUT_TOKENS, _sum(llm_calls, A.GEN_AI_USAGE_INPUT_TOKENS))),
+        output_tokens=int(attrs.get(A.USAGE_OUTPUT_TOKENS, _sum(llm_calls, A.GEN_AI_USAGE_OUTPUT_TOKENS))),
+        cached_input_tokens=int(
+            attrs.get(A.USAGE_CACHE_READ_INPUT_TOKENS, _sum(llm_calls, A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS))
+        ),
+        requests=int(attrs.get(A.USAGE_REQUESTS, len(llm_calls))),
         tool_calls=sum(1 for r in below if r.operation == A.OP_EXECUTE_TOOL),
-        tasks=tasks,
-        root=root,
+        cost_usd=_cost(root, llm_calls),
+        final_output=str(final or ""),
+        tasks=[_task_row(n, task, trace) for n, task in enumerate(tasks, 1)],
+        failures=_failures([root, *below]),
+        records=trace,
     )
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    line = "  ".join(f"{{:<{w}}}" for w in widths)
-    return [line.format(*header), line.format(*("-" * w for w in widths))] + [line.format(*r) for r in rows]
-
-
-def timeline(summary: Summary, width: int = _TIMELINE_WIDTH) -> list[str]:
-    """One bar per task, placed and scaled by its start and end within the crew's run."""
-    start, span = summary.root.start_ns, max(summary.root.end_ns - summary.root.start_ns, 1)
-    label = max((len(t.name) for t in summary.tasks), default=4)
-    lines = []
-    for task in summary.tasks:
-        left = round((task.start_ns - start) / span * width)
-        right = max(round((task.end_ns - start) / span * width), left + 1)
-        bar = " " * left + "█" * (right - left)
-        lines.append(f"{task.name:<{label}} |{bar:<{width}}| {task.duration_s * 1000:8.1f} ms")
-    return lines
-
-
-def render_text(summary: Summary, extra: Mapping[str, str] | None = None) -> str:
-    """The summary as terminal text."""
-    facts = [
-        ("Total tokens", str(summary.total_tokens)),
-        ("Prompt tokens", str(summary.input_tokens)),
-        ("Completion tokens", str(summary.output_tokens)),
-        ("Requests", str(summary.requests)),
-        ("Tool calls", str(summary.tool_calls)),
-        ("Execution time", f"{summary.duration_s:.3f} s"),
-        *(extra or {}).items(),
+def task_detail(summary: Summary, which: str) -> TaskDetail:
+    """The detail of one task, by its name or its number in the tasks table."""
+    rows = [t for t in summary.tasks if t.name == which or str(t.number) == which]
+    if not rows:
+        names = ", ".join(f"{t.number} {t.name}" for t in summary.tasks) or "none"
+        raise ValueError(f"no task {which!r} in this run; its tasks: {names}")
+    row = rows[0]
+    task = next(r for r in summary.records if r.operation == A.OP_EXECUTE_TASK and r.start_ns == row.start_ns)
+    under = descendants(summary.records, task.span_id)
+    in_order = sorted(under, key=lambda r: r.start_ns)
+    thoughts = [
+        str(e.attributes.get(A.AGENT_THOUGHT_TEXT, ""))
+        for r in in_order
+        for e in r.events
+        if e.name == A.EVENT_AGENT_THOUGHT
     ]
-    lines = [f"Trace {summary.trace_id}  crew {summary.crew!r}  {summary.status}"]
-    lines += [f"  {key:<18} {value}" for key, value in facts]
-    rows = [(t.name, t.agent, t.model, t.status, f"{t.duration_s * 1000:.1f} ms") for t in summary.tasks]
-    lines += ["", "Tasks", *_table(("task", "agent", "model", "status", "duration"), rows)]
-    lines += ["", "Timeline", *timeline(summary)]
-    return "\n".join(lines)
+    tools = [
+        (r.name.removeprefix(f"{A.OP_EXECUTE_TOOL} "), _status(r)) for r in in_order if r.operation == A.OP_EXECUTE_TOOL
+    ]
+    attrs: dict[str, Any] = task.attributes
+    return TaskDetail(
+        name=row.name,
+        agent=row.agent,
+        status=row.status,
+        duration_s=row.duration_s,
+        description=str(attrs.get(A.TASK_DESCRIPTION, "")),
+        expected_output=str(attrs.get(A.TASK_EXPECTED_OUTPUT, "")),
+        context=str(attrs.get(A.TASK_CONTEXT, "")),
+        output=str(attrs.get(A.TASK_OUTPUT, "")),
+        llm_calls=sum(1 for r in under if _is_llm(r)),
+        tool_calls=tools,
+        thoughts=[t for t in thoughts if t],
+        failures=_failures([task, *under]),
+    )

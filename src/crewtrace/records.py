@@ -1,0 +1,184 @@
+"""Spans as plain records, from the SDK, from an OTLP-JSON-lines file, or from Jaeger's query API (v3).
+
+The summary works on these, so the demo, a stored file and a trace in Jaeger render the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crewtrace import attributes as A
+
+_STATUS = {0: "UNSET", 1: "OK", 2: "ERROR", "STATUS_CODE_UNSET": "UNSET", "STATUS_CODE_OK": "OK"}
+_STATUS["STATUS_CODE_ERROR"] = "ERROR"
+
+
+@dataclass
+class EventRecord:
+    name: str
+    time_ns: int
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SpanRecord:
+    """The parts of one span the summary needs."""
+
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    name: str
+    start_ns: int
+    end_ns: int
+    status: str  # "UNSET" | "OK" | "ERROR"
+    attributes: dict[str, Any] = field(default_factory=dict)
+    events: list[EventRecord] = field(default_factory=list)
+    status_message: str = ""
+
+    @property
+    def operation(self) -> str | None:
+        return self.attributes.get(A.GEN_AI_OPERATION_NAME)
+
+    @property
+    def duration_s(self) -> float:
+        return max(self.end_ns - self.start_ns, 0) / 1e9
+
+
+def records_from_sdk(spans: Iterable[Any]) -> list[SpanRecord]:
+    """Records from SDK ``ReadableSpan`` objects."""
+    records = []
+    for span in spans:
+        parent = span.parent.span_id if span.parent is not None else None
+        records.append(
+            SpanRecord(
+                trace_id=f"{span.context.trace_id:032x}",
+                span_id=f"{span.context.span_id:016x}",
+                parent_id=f"{parent:016x}" if parent is not None else None,
+                name=span.name,
+                start_ns=span.start_time or 0,
+                end_ns=span.end_time or 0,
+                status=span.status.status_code.name,
+                attributes=dict(span.attributes or {}),
+                events=[EventRecord(e.name, e.timestamp, dict(e.attributes or {})) for e in span.events],
+                status_message=span.status.description or "",
+            )
+        )
+    return records
+
+
+def _value(value: Mapping[str, Any]) -> Any:
+    """An OTLP/JSON AnyValue as a Python value."""
+    for key, item in value.items():
+        if key == "arrayValue":
+            return [_value(v) for v in item.get("values", [])]
+        if key == "kvlistValue":
+            return {kv["key"]: _value(kv.get("value", {})) for kv in item.get("values", [])}
+        if key == "intValue":
+            return int(item)
+        if key == "doubleValue":
+            return float(item)
+        return item
+    return None
+
+
+def _attributes(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    return {kv["key"]: _value(kv.get("value", {})) for kv in items}
+
+
+def _hex(value: str, size: int) -> str:
+    """An id as lowercase hex: OTLP/JSON writes hex; protobuf's JSON mapping (some servers) writes base64."""
+    if len(value) == size * 2:
+        return value.lower()
+    try:
+        return base64.b64decode(value, validate=True).hex()
+    except (binascii.Error, ValueError):
+        return value.lower()
+
+
+def _event(event: Mapping[str, Any]) -> EventRecord:
+    return EventRecord(
+        event.get("name", ""), int(event.get("timeUnixNano", 0)), _attributes(event.get("attributes", []))
+    )
+
+
+def records_from_otlp(message: Mapping[str, Any]) -> list[SpanRecord]:
+    """Records from one OTLP/JSON ``TracesData`` / ``ExportTraceServiceRequest`` object."""
+    records = []
+    for resource_spans in message.get("resourceSpans", []):
+        for scope_spans in resource_spans.get("scopeSpans", []):
+            for span in scope_spans.get("spans", []):
+                status = span.get("status", {})
+                parent = span.get("parentSpanId") or None
+                records.append(
+                    SpanRecord(
+                        trace_id=_hex(span["traceId"], 16),
+                        span_id=_hex(span["spanId"], 8),
+                        parent_id=_hex(parent, 8) if parent else None,
+                        name=span.get("name", ""),
+                        start_ns=int(span.get("startTimeUnixNano", 0)),
+                        end_ns=int(span.get("endTimeUnixNano", 0)),
+                        status=_STATUS.get(status.get("code", 0), "UNSET"),
+                        attributes=_attributes(span.get("attributes", [])),
+                        events=[
+                            EventRecord(
+                                e.get("name", ""), int(e.get("timeUnixNano", 0)), _attributes(e.get("attributes", []))
+                            )
+                            for e in span.get("events", [])
+                        ],
+                        status_message=status.get("message", ""),
+                    )
+                )
+    return records
+
+
+def read_otlp_file(path: str | os.PathLike[str]) -> list[SpanRecord]:
+    """Every span in an OTLP-JSON-lines file (what ``exporter="file"`` and the Collector's file exporter write)."""
+    records: list[SpanRecord] = []
+    with Path(path).open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                records.extend(records_from_otlp(json.loads(line)))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number} is not an OTLP/JSON line: {exc}") from None
+    return records
+
+
+def fetch_jaeger(base_url: str, trace_id: str, timeout: float = 10.0) -> list[SpanRecord]:
+    """One trace from Jaeger's query API v3 (``GET {base}/api/v3/traces/{trace id}``, OTLP/JSON in ``result``)."""
+    url = f"{base_url.rstrip('/')}/api/v3/traces/{trace_id}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            body = response.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        raise ValueError(f"Jaeger at {base_url} answered {exc.code} for trace {trace_id}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise ValueError(f"cannot reach Jaeger at {base_url}: {exc}") from None
+    records: list[SpanRecord] = []
+    for chunk in _json_chunks(body):  # the gateway streams one {"result": TracesData} object per chunk
+        if "error" in chunk:
+            raise ValueError(f"Jaeger: {chunk['error'].get('message', chunk['error'])}")
+        records.extend(records_from_otlp(chunk.get("result", chunk)))
+    return records
+
+
+def _json_chunks(body: str) -> list[dict[str, Any]]:
+    decoder, chunks, index = json.JSONDecoder(), [], 0
+    while index < len(body):
+        while index < len(body) and body[index].isspace():
+            index += 1
+        if index >= len(body):
+            break
+        chunk, index = decoder.raw_decode(body, index)
+        chunks.append(chunk)
+    return chunks
