@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,35 +32,19 @@ from opentelemetry.trace import NonRecordingSpan, Span, Status, StatusCode
 from crewtrace import attributes as A
 from crewtrace import catalog as C
 from crewtrace import spans as S
+from crewtrace.accounting import Accounting, reported
 from crewtrace.content import ContentPolicy
 from crewtrace.metrics import CrewMetrics
+from crewtrace.nodes import Node, Root
 from crewtrace.pricing import PriceTable
 from crewtrace.providers import span_made_elsewhere
-from crewtrace.usage import Totals, Usage, normalize_usage
 
 logger = logging.getLogger(__name__)
 
 _MAX_ALIAS_HOPS = 256
-# Span attributes that each unit's metrics are split by (low cardinality: names, never ids or text).
-_METRIC_DIMENSIONS = {
-    C.LLM: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_REQUEST_MODEL),
-    C.AGENT: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_AGENT_NAME),
-    C.TOOL: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_TOOL_NAME),
-    C.CREW: (A.GEN_AI_WORKFLOW_NAME,),
-}
 # The keys of the traces begun during the innermost kickoff in this context (see SpanTracker.run_scope).
 _run_roots: ContextVar[list[str] | None] = ContextVar("crewtrace_run_roots", default=None)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _reported(raw: Any) -> Usage | None:
-    """An LLM call's usage, or None when the provider reported no counts."""
-    usage = normalize_usage(raw)
-    return None if usage == Usage() else usage
 
 
 def timestamp_ns(event: Any) -> int:
@@ -72,38 +56,6 @@ def timestamp_ns(event: Any) -> int:
         ts = ts.replace(tzinfo=UTC)
     delta = ts - _EPOCH
     return ((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds) * 1_000
-
-
-@dataclass
-class _Root:
-    """One top-level tree (normally one crew kickoff or flow): what is still open in it."""
-
-    key: str
-    open_keys: set[str] = field(default_factory=set)
-    task_ids: list[str] = field(default_factory=list)
-    failure_type: str | None = None
-
-
-@dataclass
-class _Node:
-    key: str
-    unit: str
-    span: Span
-    root: _Root
-    start_ns: int
-    parent: _Node | None = None
-    open_children: int = 0
-    end_ns: int | None = None  # set when the end event arrived but the span waits for open children
-    chunks: int = 0  # streamed chunks of an LLM answer, and when the first came
-    first_chunk_ns: int | None = None
-    response_ns: int | None = None  # when a provider response was seen for an LLM call (litellm_usage.py)
-    model: str | None = None  # an LLM call's model and provider, for its cost
-    provider: str | None = None
-    usage: Usage | None = None  # what an LLM call reported
-    totals: Totals | None = None  # the LLM calls beneath any other span
-    dims: dict[str, Any] = field(default_factory=dict)  # the span's attributes that metrics are split by
-    error_type: str | None = None
-    child_starts: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -128,17 +80,16 @@ class SpanTracker:
     ) -> None:
         self._tracer = tracer
         self._policy = policy or ContentPolicy()
-        self._prices = prices
-        self._metrics = metrics
+        self._accounts = Accounting(prices, metrics)
         self._transparent = transparent_types - set(C.START_EVENTS)
         self._memory = memory
         self._live = live
         self._lock = threading.RLock()
-        self._open: dict[str, _Node] = {}
-        self._closed: OrderedDict[str, _Node] = OrderedDict()
+        self._open: dict[str, Node] = {}
+        self._closed: OrderedDict[str, Node] = OrderedDict()
         self._aliases: OrderedDict[str, str | None] = OrderedDict()
         self._waiting: OrderedDict[str, list[_Waiting]] = OrderedDict()
-        self._roots: dict[str, _Root] = {}
+        self._roots: dict[str, Root] = {}
         self._logged: set[str] = set()
 
     # ----------------------------------------------------------------- public
@@ -189,14 +140,14 @@ class SpanTracker:
             self._close(node, node.end_ns)
 
     @staticmethod
-    def _depth(node: _Node) -> int:
+    def _depth(node: Node) -> int:
         depth = 0
         while node.parent is not None and depth < _MAX_ALIAS_HOPS:
             node, depth = node.parent, depth + 1
         return depth
 
     @staticmethod
-    def _stale_end(node: _Node, now: int) -> int:
+    def _stale_end(node: Node, now: int) -> int:
         """When a span whose end never came is over: at its next sibling's start, else at its parent's end."""
         siblings = node.parent.child_starts if node.parent is not None else []
         later = [start for start in siblings if start > node.start_ns]
@@ -231,7 +182,7 @@ class SpanTracker:
                     node.span.set_attributes(S.llm_response(response))
                     node.response_ns = time.time_ns()
                     extra = getattr(response, "model_extra", None) or {}
-                    node.usage = _reported(getattr(response, "usage", None) or extra.get("usage")) or node.usage
+                    node.usage = reported(getattr(response, "usage", None) or extra.get("usage")) or node.usage
         except Exception as exc:  # noqa: BLE001
             self._log_once(f"response:{type(exc).__name__}", "crewtrace could not read an LLM response: %r", exc)
 
@@ -277,7 +228,7 @@ class SpanTracker:
         self._remember(self._aliases, key, event.parent_event_id)
         self._release(key)
 
-    def _resolve(self, parent_id: str | None) -> tuple[_Node | None, str | None]:
+    def _resolve(self, parent_id: str | None) -> tuple[Node | None, str | None]:
         """(parent node, None) when known; (None, missing id) when we must wait; (None, None) for a root."""
         for _ in range(_MAX_ALIAS_HOPS):
             if parent_id is None:
@@ -306,7 +257,7 @@ class SpanTracker:
         while parent is not None and parent.unit in C.LOOKUP_UNITS and unit not in C.LOOKUP_CHILDREN:
             parent = parent.parent  # a lookup whose end CrewAI never emitted is still named as the scope
         if parent is None:
-            root = _Root(key)
+            root = Root(key)
             self._roots[key] = root
             run_roots = _run_roots.get()
             if run_roots is not None:
@@ -330,11 +281,8 @@ class SpanTracker:
                 attributes=spec.attributes,
                 start_time=timestamp_ns(event),
             )
-        node = _Node(key, unit, span, root, timestamp_ns(event), parent)
-        node.dims = {k: spec.attributes[k] for k in _METRIC_DIMENSIONS.get(unit, ()) if k in spec.attributes}
-        if unit == C.LLM:
-            node.model = _str_or_none(spec.attributes.get(A.GEN_AI_REQUEST_MODEL))
-            node.provider = _str_or_none(spec.attributes.get(A.GEN_AI_PROVIDER_NAME))
+        node = Node(key, unit, span, root, timestamp_ns(event), parent)
+        self._accounts.started(node, spec.attributes)
         if parent is not None:
             parent.child_starts.append(node.start_ns)
             if parent.key in self._open:
@@ -343,7 +291,7 @@ class SpanTracker:
         root.open_keys.add(key)
         self._release(key)
 
-    def _task_index(self, root: _Root, unit: str, event: Any) -> int | None:
+    def _task_index(self, root: Root, unit: str, event: Any) -> int | None:
         if unit != C.TASK:
             return None
         task = getattr(event, "task", None)
@@ -372,7 +320,7 @@ class SpanTracker:
         end_ns = timestamp_ns(event)
         if unit == C.LLM:
             self._add_thought(node, event, end_ns)
-            node.usage = _reported(getattr(event, "usage", None)) or node.usage
+            node.usage = reported(getattr(event, "usage", None)) or node.usage
         if error is not None:
             if unit == C.TASK:
                 node.root.failure_type = error.error_type
@@ -390,12 +338,12 @@ class SpanTracker:
             self._close(node, end_ns)
         # else: the span ends once its last open child has
 
-    def _owner(self, named: _Node, unit: str) -> _Node | None:
+    def _owner(self, named: Node, unit: str) -> Node | None:
         """The open span an end event closes: the one it names, or, when CrewAI's scope stack slipped (a
         scope whose end was never emitted), the nearest open ancestor of the end event's unit."""
         if named.unit == unit:
             return named if named.key in self._open else None
-        node: _Node | None = named.parent
+        node: Node | None = named.parent
         for _ in range(_MAX_ALIAS_HOPS):
             if node is None:
                 break
@@ -431,67 +379,15 @@ class SpanTracker:
             node.chunks += 1
             node.first_chunk_ns = at_ns if node.first_chunk_ns is None else min(node.first_chunk_ns, at_ns)
 
-    def _record_stream(self, node: _Node) -> None:
-        if node.first_chunk_ns is None:
-            return
-        target = self._recording(node)
-        target.span.add_event(A.EVENT_LLM_FIRST_CHUNK, timestamp=node.first_chunk_ns)
-        if target is node:
-            node.span.set_attribute(A.LLM_CHUNK_COUNT, node.chunks)
-            node.span.set_attribute(A.LLM_TIME_TO_FIRST_CHUNK, max(node.first_chunk_ns - node.start_ns, 0) / 1e9)
-
-    @staticmethod
-    def _recording(node: _Node) -> _Node:
-        """The node itself, or for an LLM call whose span another instrumentation makes, its parent."""
-        if node.span.is_recording() or node.parent is None:
-            return node
-        return node.parent
-
-    def _add_thought(self, llm: _Node, event: Any, at_ns: int) -> None:
+    def _add_thought(self, llm: Node, event: Any, at_ns: int) -> None:
         thought = S.thought_of(event)
         if thought is not None:
             text = self._policy.text(thought)
             attrs = {A.AGENT_THOUGHT_TEXT: text} if text else {}
-            self._recording(llm).span.add_event(A.EVENT_AGENT_THOUGHT, attrs, timestamp=at_ns)
+            llm.recording().span.add_event(A.EVENT_AGENT_THOUGHT, attrs, timestamp=at_ns)
 
-    def _account(self, node: _Node, end_ns: int) -> None:
-        """An LLM call's cost, added with its tokens to every span above it; a closing span's roll-up; metrics."""
-        seconds = max(end_ns - node.start_ns, 0) / 1e9
-        metrics = self._metrics
-        if node.unit == C.LLM:
-            self._record_stream(node)
-            cost = None
-            if node.usage is not None and self._prices is not None:
-                cost = self._prices.cost(node.model, node.provider, node.usage)
-            if cost is not None:
-                node.span.set_attribute(A.LLM_COST_USD, cost)
-            ancestor = node.parent
-            for _ in range(_MAX_ALIAS_HOPS):
-                if ancestor is None:
-                    break
-                if ancestor.totals is None:
-                    ancestor.totals = Totals()
-                ancestor.totals.add(node.usage, cost)
-                ancestor = ancestor.parent
-            if metrics is not None:
-                if node.span.is_recording():  # else the SDK's own instrumentation records the GenAI metrics
-                    metrics.record_llm(node.dims, node.usage, seconds, node.error_type)
-                if cost is not None:
-                    metrics.record_cost(node.dims, cost)
-            return
-        if node.totals is not None:
-            node.span.set_attributes(node.totals.attributes())
-        if metrics is None:
-            return
-        if node.unit == C.AGENT:
-            metrics.record_agent(node.dims, seconds, node.error_type)
-        elif node.unit == C.TOOL:
-            metrics.record_tool(node.dims, seconds, node.error_type)
-        elif node.unit == C.CREW:
-            metrics.record_run(node.dims, node.error_type)
-
-    def _close(self, node: _Node, end_ns: int) -> None:
-        self._account(node, end_ns)
+    def _close(self, node: Node, end_ns: int) -> None:
+        self._accounts.closing(node, end_ns)
         node.span.end(end_time=max(end_ns, node.start_ns))
         self._open.pop(node.key, None)
         self._remember(self._closed, node.key, node)

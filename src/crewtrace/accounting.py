@@ -1,0 +1,97 @@
+"""What a closing span adds up: an LLM call's cost and stream timing, its tokens rolled into every span
+above it, a span's crewai.usage.* totals, and the metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crewtrace import attributes as A
+from crewtrace import catalog as C
+from crewtrace.metrics import CrewMetrics
+from crewtrace.nodes import Node
+from crewtrace.pricing import PriceTable
+from crewtrace.usage import Totals, Usage, normalize_usage
+
+_MAX_DEPTH = 256
+# Span attributes that each unit's metrics are split by (low cardinality: names, never ids or text).
+_METRIC_DIMENSIONS = {
+    C.LLM: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_REQUEST_MODEL),
+    C.AGENT: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_AGENT_NAME),
+    C.TOOL: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_TOOL_NAME),
+    C.CREW: (A.GEN_AI_WORKFLOW_NAME,),
+}
+
+
+def reported(raw: Any) -> Usage | None:
+    """An LLM call's usage, or None when the provider reported no counts."""
+    usage = normalize_usage(raw)
+    return None if usage == Usage() else usage
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class Accounting:
+    """Prices and metrics, applied as spans start and close (the tracker holds its lock meanwhile)."""
+
+    def __init__(self, prices: PriceTable | None, metrics: CrewMetrics | None) -> None:
+        self._prices = prices
+        self._metrics = metrics
+
+    @staticmethod
+    def started(node: Node, attributes: dict[str, Any]) -> None:
+        """Keep what the accounts need from a new span's attributes."""
+        node.dims = {k: attributes[k] for k in _METRIC_DIMENSIONS.get(node.unit, ()) if k in attributes}
+        if node.unit == C.LLM:
+            node.model = _str_or_none(attributes.get(A.GEN_AI_REQUEST_MODEL))
+            node.provider = _str_or_none(attributes.get(A.GEN_AI_PROVIDER_NAME))
+
+    def closing(self, node: Node, end_ns: int) -> None:
+        seconds = max(end_ns - node.start_ns, 0) / 1e9
+        if node.unit == C.LLM:
+            self._close_llm(node, seconds)
+            return
+        if node.totals is not None:
+            node.span.set_attributes(node.totals.attributes())
+        metrics = self._metrics
+        if metrics is None:
+            return
+        if node.unit == C.AGENT:
+            metrics.record_agent(node.dims, seconds, node.error_type)
+        elif node.unit == C.TOOL:
+            metrics.record_tool(node.dims, seconds, node.error_type)
+        elif node.unit == C.CREW:
+            metrics.record_run(node.dims, node.error_type)
+
+    def _close_llm(self, node: Node, seconds: float) -> None:
+        _record_stream(node)
+        cost = None
+        if node.usage is not None and self._prices is not None:
+            cost = self._prices.cost(node.model, node.provider, node.usage)
+        if cost is not None:
+            node.span.set_attribute(A.LLM_COST_USD, cost)
+        ancestor = node.parent
+        for _ in range(_MAX_DEPTH):
+            if ancestor is None:
+                break
+            if ancestor.totals is None:
+                ancestor.totals = Totals()
+            ancestor.totals.add(node.usage, cost)
+            ancestor = ancestor.parent
+        if self._metrics is not None:
+            if node.span.is_recording():  # else the SDK's own instrumentation records the GenAI metrics
+                self._metrics.record_llm(node.dims, node.usage, seconds, node.error_type)
+            if cost is not None:
+                self._metrics.record_cost(node.dims, cost)
+
+
+def _record_stream(node: Node) -> None:
+    """The first streamed chunk as an event, and the time to it and the chunk count as attributes."""
+    if node.first_chunk_ns is None:
+        return
+    target = node.recording()
+    target.span.add_event(A.EVENT_LLM_FIRST_CHUNK, timestamp=node.first_chunk_ns)
+    if target is node:
+        node.span.set_attribute(A.LLM_CHUNK_COUNT, node.chunks)
+        node.span.set_attribute(A.LLM_TIME_TO_FIRST_CHUNK, max(node.first_chunk_ns - node.start_ns, 0) / 1e9)

@@ -1,0 +1,51 @@
+"""The tracker's bookkeeping for one span (a node) and one top-level run (a root)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.trace import Span
+
+from crewtrace.usage import Totals, Usage
+
+
+@dataclass
+class Root:
+    """One top-level tree (normally one crew kickoff or flow): what is still open in it."""
+
+    key: str
+    open_keys: set[str] = field(default_factory=set)
+    task_ids: list[str] = field(default_factory=list)
+    failure_type: str | None = None
+
+
+@dataclass
+class Node:
+    """One span, keyed by the event_id of the CrewAI event that started it."""
+
+    key: str
+    unit: str
+    span: Span
+    root: Root
+    start_ns: int
+    parent: Node | None = None
+    open_children: int = 0
+    end_ns: int | None = None  # set when the end event arrived but the span waits for open children
+    child_starts: list[int] = field(default_factory=list)
+    error_type: str | None = None
+    dims: dict[str, Any] = field(default_factory=dict)  # the span's attributes that metrics are split by
+    # An LLM call's own facts.
+    model: str | None = None
+    provider: str | None = None
+    usage: Usage | None = None
+    chunks: int = 0  # streamed chunks of the answer, and when the first came
+    first_chunk_ns: int | None = None
+    response_ns: int | None = None  # when a provider response was seen (litellm_usage.py)
+    totals: Totals | None = None  # any other span: the LLM calls beneath it
+
+    def recording(self) -> Node:
+        """This node, or for an LLM call whose span another instrumentation makes, its parent."""
+        if self.span.is_recording() or self.parent is None:
+            return self
+        return self.parent
