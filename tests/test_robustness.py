@@ -11,8 +11,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+import crewtrace
 from crewtrace.listener import scope_starting_types
+from crewtrace.offline_llm import OfflineLLM
 from crewtrace.tracker import SpanTracker
+from tests.helpers import BrokenTool, one_task_crew
 from tests.test_out_of_order import RUNS, recorded_run
 
 
@@ -77,3 +80,13 @@ def test_events_without_ids_are_ignored_with_a_notice(caplog):
     assert tracker.open_span_count() == 0
     assert len([s for s in spans if s.name == "execute_tool broken_lookup"]) == 2
     assert any("without an event_id" in r.getMessage() for r in caplog.records)
+
+
+def test_a_long_running_process_retains_nothing_of_finished_runs(memory):
+    """Live, every span and scope of a finished run is forgotten: memory does not grow with the number of runs."""
+    tracker = crewtrace.CrewAIInstrumentor().tracker
+    for _ in range(5):
+        one_task_crew(OfflineLLM(), tools=[BrokenTool()]).kickoff()
+        assert tracker.retained() == {"open": 0, "closed": 0, "aliases": 0, "waiting": 0}
+    _, exporter = memory
+    assert len([s for s in exporter.get_finished_spans() if s.parent is None]) == 5

@@ -16,6 +16,7 @@ class Root:
 
     key: str
     open_keys: set[str] = field(default_factory=set)
+    keys: list[str] = field(default_factory=list)  # every span and alias of the run, forgotten when it ends
     task_ids: list[str] = field(default_factory=list)
     failure_type: str | None = None
 

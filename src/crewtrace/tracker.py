@@ -198,6 +198,16 @@ class SpanTracker:
             node = self._open.get(key) or self._closed.get(key)
             return node.unit if node is not None else None
 
+    def retained(self) -> dict[str, int]:
+        """How much the tracker holds: open spans, ended spans and scopes it still remembers, parked events."""
+        with self._lock:
+            return {
+                "open": len(self._open),
+                "closed": len(self._closed),
+                "aliases": len(self._aliases),
+                "waiting": sum(len(items) for items in self._waiting.values()),
+            }
+
     def open_span_count(self) -> int:
         """How many spans are started and not yet ended (for tests and diagnostics)."""
         with self._lock:
@@ -226,6 +236,10 @@ class SpanTracker:
     def _alias(self, event: Any) -> None:
         key = event.event_id
         self._remember(self._aliases, key, event.parent_event_id)
+        if self._live:
+            node, _ = self._resolve(event.parent_event_id)
+            if node is not None:
+                node.root.keys.append(key)
         self._release(key)
 
     def _resolve(self, parent_id: str | None) -> tuple[Node | None, str | None]:
@@ -289,6 +303,7 @@ class SpanTracker:
                 parent.open_children += 1
         self._open[key] = node
         root.open_keys.add(key)
+        root.keys.append(key)
         self._release(key)
 
     def _task_index(self, root: Root, unit: str, event: Any) -> int | None:
@@ -395,6 +410,10 @@ class SpanTracker:
         root.open_keys.discard(node.key)
         if node.key == root.key:
             self._roots.pop(root.key, None)
+            if self._live:  # nothing can refer to a finished run any more: forget it (spans included)
+                for key in root.keys:
+                    self._closed.pop(key, None)
+                    self._aliases.pop(key, None)
             return
         parent = node.parent
         if parent is not None and parent.key in self._open:
