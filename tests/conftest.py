@@ -52,13 +52,20 @@ def _clean_crewtrace():
 
 
 @pytest.fixture
-def memory() -> tuple[TracerProvider, InMemorySpanExporter]:
-    """A TracerProvider that keeps finished spans in memory, instrumented by crewtrace."""
+def memory_provider() -> tuple[TracerProvider, InMemorySpanExporter]:
+    """A TracerProvider that keeps finished spans in memory (not instrumented: pass it to instrument())."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    crewtrace.CrewAIInstrumentor().instrument(tracer_provider=provider)
     return provider, exporter
+
+
+@pytest.fixture
+def memory(memory_provider) -> tuple[TracerProvider, InMemorySpanExporter]:
+    """A TracerProvider that keeps finished spans in memory, instrumented by crewtrace."""
+    provider, _ = memory_provider
+    crewtrace.CrewAIInstrumentor().instrument(tracer_provider=provider)
+    return memory_provider
 
 
 @pytest.fixture

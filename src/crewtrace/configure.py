@@ -12,7 +12,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.util.re import parse_env_headers
 
-from crewtrace.content import DEFAULT_MAX_LENGTH, ContentPolicy
+from crewtrace.content import DEFAULT_MAX_LENGTH, ContentPolicy, capture_setting, compile_patterns
 from crewtrace.exporters import OTLPJsonFileSpanExporter
 from crewtrace.instrumentor import CrewAIInstrumentor
 from crewtrace.metrics import build_meter_provider
@@ -192,8 +192,10 @@ def instrument(
     exporter: str | None = None,
     file_path: str | os.PathLike[str] | None = None,
     tracer_provider: TracerProvider | None = None,
-    capture_content: bool = True,
+    capture_content: bool | None = None,
     max_content_length: int = DEFAULT_MAX_LENGTH,
+    redact: Callable[[str], str] | str | Sequence[str] | None = None,
+    mask_secrets: bool = True,
     prices: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> Instrumentation:
@@ -224,6 +226,13 @@ def instrument(
         if not isinstance(max_content_length, int) or max_content_length < 1:
             raise ValueError(f"crewtrace: max_content_length={max_content_length!r} must be a positive integer")
         price_table = _price_table(prices)
+        policy = ContentPolicy(
+            capture=capture_setting(capture_content),
+            max_length=max_content_length,
+            mask_secrets=bool(mask_secrets),
+            patterns=() if callable(redact) else compile_patterns(redact),
+            redact=redact if callable(redact) else None,
+        )
 
         provider = tracer_provider
         if provider is None:
@@ -255,7 +264,6 @@ def instrument(
                 chosen, proto, endpoint, checked_headers, timeout, provider.resource
             )
             meter_provider = handle.meter_provider
-        policy = ContentPolicy(capture=bool(capture_content), max_length=max_content_length)
         CrewAIInstrumentor().instrument(
             tracer_provider=provider, meter_provider=meter_provider, content_policy=policy, prices=price_table
         )

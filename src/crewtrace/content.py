@@ -1,49 +1,137 @@
-"""Content policy: turns free text (prompts, outputs, tool arguments) into bounded span attribute strings."""
+"""Content policy: whether free text (prompts, outputs, tool arguments, …) is captured, masked and cut.
+
+Every captured string goes through :meth:`ContentPolicy.text`: common secrets are masked, then the user's
+patterns and hook apply, then the value is cut to ``max_length``. With capture off it returns None, so the
+attribute is left out.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import logging
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_LENGTH = 16 * 1024
 TRUNCATION_MARK = "…[truncated {n} chars]"
+REDACTED = "[REDACTED]"
+CAPTURE_ENV = "CREWTRACE_CAPTURE_CONTENT"
+OTEL_CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+_TRUE = {"true", "1", "yes", "on", "span_only", "event_only", "span_and_event"}
+_FALSE = {"false", "0", "no", "off", "no_content"}
+
+# Secrets masked in every captured value (replacement keeps a prefix where it tells what was there).
+SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"), REDACTED),  # OpenAI / Anthropic keys
+    (re.compile(r"AKIA[0-9A-Z]{16}"), REDACTED),  # AWS access key ids
+    (re.compile(r"gh[pousr]_[A-Za-z0-9]{36,}"), REDACTED),  # GitHub tokens
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/-]{16,}=*"), r"\1" + REDACTED),  # bearer tokens
+    (re.compile(r"(://[^/\s:@]+:)[^/\s@]+(@)"), r"\1" + REDACTED + r"\2"),  # passwords in URLs
+)
+
+
+def capture_setting(value: bool | None = None) -> bool:
+    """Whether to capture content: the argument, else CREWTRACE_CAPTURE_CONTENT, else the GenAI conventions'
+    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, else on."""
+    if value is not None:
+        if not isinstance(value, bool):
+            raise ValueError(f"crewtrace: capture_content={value!r} must be True or False")
+        return value
+    for var in (CAPTURE_ENV, OTEL_CAPTURE_ENV):
+        raw = os.environ.get(var, "").strip()
+        if not raw:
+            continue
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise ValueError(f"crewtrace: {var}={raw!r} is not a switch; use true or false")
+    return True
 
 
 def to_text(value: Any) -> str:
     """Render any value CrewAI hands us (str, dict, pydantic model, TaskOutput…) as text, never raising."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    raw = getattr(value, "raw", None)  # TaskOutput / CrewOutput / LiteAgentOutput
-    if isinstance(raw, str):
-        return raw
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        try:
-            value = dump(mode="json")
-        except Exception:  # noqa: BLE001 - a user model may fail to dump; fall back to str()
-            return str(value)
     try:
-        return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value).decode("utf-8", errors="replace")
+        raw = getattr(value, "raw", None)  # TaskOutput / CrewOutput / LiteAgentOutput
+        if isinstance(raw, str):
+            return raw
+        dump = getattr(value, "model_dump", None)
+        if callable(dump):
+            value = dump(mode="json")
+        return json.dumps(value, ensure_ascii=False, default=_fallback)
+    except Exception:  # noqa: BLE001 - a user object may fail to dump or to print
+        return _fallback(value)
+
+
+def _fallback(value: Any) -> str:
+    try:
         return str(value)
+    except Exception:  # noqa: BLE001
+        return f"<{type(value).__name__}>"
 
 
 @dataclass(frozen=True)
 class ContentPolicy:
-    """Whether free text is captured, and how long one captured value may be."""
+    """Whether free text is captured, how it is masked, and how long one captured value may be."""
 
     capture: bool = True
     max_length: int = DEFAULT_MAX_LENGTH
+    mask_secrets: bool = True
+    patterns: tuple[re.Pattern[str], ...] = ()  # the user's: every match becomes [REDACTED]
+    redact: Callable[[str], str] | None = None  # the user's hook, applied last
+    _failed: set[str] = field(default_factory=set, compare=False, repr=False)
 
     def text(self, value: Any) -> str | None:
         """The attribute value for one piece of free text, or None when it must not be captured."""
         if not self.capture or value is None:
             return None
         text = to_text(value)
+        if self.mask_secrets:
+            for pattern, replacement in SECRET_PATTERNS:
+                text = pattern.sub(replacement, text)
+        for pattern in self.patterns:
+            text = pattern.sub(REDACTED, text)
+        if self.redact is not None:
+            try:
+                text = str(self.redact(text))
+            except Exception as exc:  # noqa: BLE001 - never leak the unredacted value, never break the crew
+                self._log_once(
+                    f"redact:{type(exc).__name__}", "crewtrace: the redact hook raised %r; value left out", exc
+                )
+                return None
         if len(text) > self.max_length:
             cut = len(text) - self.max_length
             return text[: self.max_length] + TRUNCATION_MARK.format(n=cut)
         return text
+
+    def _log_once(self, kind: str, message: str, *args: Any) -> None:
+        if kind not in self._failed:
+            self._failed.add(kind)
+            logger.warning(message, *args)
+
+
+def compile_patterns(patterns: Any) -> tuple[re.Pattern[str], ...]:
+    """The user's redaction regexes, compiled; a one-line error naming the bad one."""
+    if patterns is None:
+        return ()
+    if isinstance(patterns, (str, re.Pattern)):
+        patterns = [patterns]
+    compiled = []
+    for pattern in patterns:
+        if isinstance(pattern, re.Pattern):
+            compiled.append(pattern)
+            continue
+        try:
+            compiled.append(re.compile(str(pattern)))
+        except re.error as exc:
+            raise ValueError(f"crewtrace: redact={pattern!r} is not a valid regular expression: {exc}") from None
+    return tuple(compiled)

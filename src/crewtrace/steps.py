@@ -103,10 +103,11 @@ def knowledge_end(event: Any, policy: ContentPolicy) -> Attributes:
     return attrs
 
 
-def _mcp_server(event: Any) -> Attributes:
+def _mcp_server(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = {}
-    put(attrs, A.MCP_SERVER_NAME, getattr(event, "server_name", None))
-    put(attrs, A.MCP_SERVER_URL, getattr(event, "server_url", None))
+    # A stdio server's name is its command line, a URL may hold credentials: both are content.
+    put_text(attrs, A.MCP_SERVER_NAME, getattr(event, "server_name", None), policy)
+    put_text(attrs, A.MCP_SERVER_URL, getattr(event, "server_url", None), policy)
     put(attrs, A.MCP_TRANSPORT, _value(getattr(event, "transport_type", None)))
     return attrs
 
@@ -114,7 +115,7 @@ def _mcp_server(event: Any) -> Attributes:
 def mcp_connect_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
     """mcp_connection_started: ``mcp_connect``, opening a session with an MCP server (the server is an attribute:
     a stdio server's name is its whole command line)."""
-    attrs = _mcp_server(event)
+    attrs = _mcp_server(event, policy)
     put(attrs, A.MCP_RECONNECT, getattr(event, "is_reconnect", None))
     return SpanStart(A.SPAN_MCP_CONNECT, SpanKind.CLIENT, attrs)
 
@@ -122,7 +123,7 @@ def mcp_connect_start(source: Any, event: Any, policy: ContentPolicy) -> SpanSta
 def mcp_tool_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
     """mcp_tool_execution_started: ``tools/call {tool name}``, the MCP request inside CrewAI's tool span."""
     name = str(getattr(event, "tool_name", None) or "tool")
-    attrs = _mcp_server(event)
+    attrs = _mcp_server(event, policy)
     attrs[A.MCP_METHOD_NAME] = A.MCP_METHOD_TOOLS_CALL
     attrs[A.GEN_AI_TOOL_NAME] = name
     put_text(attrs, A.GEN_AI_TOOL_CALL_ARGUMENTS, getattr(event, "tool_args", None), policy)
