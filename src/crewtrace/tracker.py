@@ -27,7 +27,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import NonRecordingSpan, Span, Status, StatusCode
+from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, StatusCode
 
 from crewtrace import attributes as A
 from crewtrace import catalog as C
@@ -282,7 +282,11 @@ class SpanTracker:
             parent_ctx = trace.set_span_in_context(parent.span)
         if unit == C.CREW and parent is None:
             root.task_ids = [str(t.id) for t in getattr(source, "tasks", None) or []]
-        spec = C.start_of(unit, source, event, self._policy, self._task_index(root, unit, event))
+        try:
+            spec = C.start_of(unit, source, event, self._policy, self._task_index(root, unit, event))
+        except Exception as exc:  # noqa: BLE001 - a span with less detail beats a hole in the tree
+            self._log_once(f"start:{unit}:{type(exc).__name__}", "crewtrace: could not describe a %s: %r", unit, exc)
+            spec = S.SpanStart(unit, SpanKind.INTERNAL, {})
         if unit == C.LLM and parent is not None and span_made_elsewhere(source):
             # The SDK's own instrumentation makes this call's span: stand in with the parent's context, so
             # that span is the parent's child, and record nothing of our own.
@@ -330,12 +334,16 @@ class SpanTracker:
         if node is None:
             return  # a repeated end event: its span has ended already
         span = node.span
-        span.set_attributes(C.end_attributes(unit, event, self._policy))
-        error = C.error_of(event, self._policy)
         end_ns = timestamp_ns(event)
-        if unit == C.LLM:
-            self._add_thought(node, event, end_ns)
-            node.usage = reported(getattr(event, "usage", None)) or node.usage
+        error = None
+        try:
+            span.set_attributes(C.end_attributes(unit, event, self._policy))
+            error = C.error_of(event, self._policy)
+            if unit == C.LLM:
+                self._add_thought(node, event, end_ns)
+                node.usage = reported(getattr(event, "usage", None)) or node.usage
+        except Exception as exc:  # noqa: BLE001 - the span still ends, with what could be read
+            self._log_once(f"end:{unit}:{type(exc).__name__}", "crewtrace: could not read a %s's end: %r", unit, exc)
         if error is not None:
             if unit == C.TASK:
                 node.root.failure_type = error.error_type
@@ -402,7 +410,10 @@ class SpanTracker:
             llm.recording().span.add_event(A.EVENT_AGENT_THOUGHT, attrs, timestamp=at_ns)
 
     def _close(self, node: Node, end_ns: int) -> None:
-        self._accounts.closing(node, end_ns)
+        try:
+            self._accounts.closing(node, end_ns)
+        except Exception as exc:  # noqa: BLE001 - the span ends even if its accounts could not be made
+            self._log_once(f"accounts:{type(exc).__name__}", "crewtrace: could not add up a span: %r", exc)
         node.span.end(end_time=max(end_ns, node.start_ns))
         self._open.pop(node.key, None)
         self._remember(self._closed, node.key, node)
