@@ -42,6 +42,7 @@ from crewtrace.providers import span_made_elsewhere
 logger = logging.getLogger(__name__)
 
 _MAX_ALIAS_HOPS = 256
+_MAX_NOTICES = 256  # distinct warnings one tracker logs at most
 # The keys of the traces begun during the innermost kickoff in this context (see SpanTracker.run_scope).
 _run_roots: ContextVar[list[str] | None] = ContextVar("crewtrace_run_roots", default=None)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -100,7 +101,7 @@ class SpanTracker:
             with self._lock:
                 self._dispatch(source, event, otel_context.get_current())
         except Exception as exc:  # noqa: BLE001 - must never reach the crew
-            self._log_once(f"handle:{type(exc).__name__}", "crewtrace could not handle a CrewAI event: %r", exc)
+            self._fault(exc, "handle a CrewAI event")
 
     def settle(self, root_key: str | None) -> None:
         """Close whatever is still open under a finished run, so no span outlives ``kickoff()``.
@@ -114,7 +115,7 @@ class SpanTracker:
             with self._lock:
                 self._settle(root_key)
         except Exception as exc:  # noqa: BLE001
-            self._log_once(f"settle:{type(exc).__name__}", "crewtrace could not close a run's spans: %r", exc)
+            self._fault(exc, "close a run's spans")
 
     def finish(self) -> None:
         """End every span still open, at its own end time where its end event came (for replays)."""
@@ -184,7 +185,7 @@ class SpanTracker:
                     extra = getattr(response, "model_extra", None) or {}
                     node.usage = reported(getattr(response, "usage", None) or extra.get("usage")) or node.usage
         except Exception as exc:  # noqa: BLE001
-            self._log_once(f"response:{type(exc).__name__}", "crewtrace could not read an LLM response: %r", exc)
+            self._fault(exc, "read an LLM response")
 
     def open_span(self, key: str) -> Span | None:
         """The open span started by event ``key``, if any."""
@@ -285,7 +286,7 @@ class SpanTracker:
         try:
             spec = C.start_of(unit, source, event, self._policy, self._task_index(root, unit, event))
         except Exception as exc:  # noqa: BLE001 - a span with less detail beats a hole in the tree
-            self._log_once(f"start:{unit}:{type(exc).__name__}", "crewtrace: could not describe a %s: %r", unit, exc)
+            self._fault(exc, f"describe a {unit} span")
             spec = S.SpanStart(unit, SpanKind.INTERNAL, {})
         if unit == C.LLM and parent is not None and span_made_elsewhere(source):
             # The SDK's own instrumentation makes this call's span: stand in with the parent's context, so
@@ -343,7 +344,7 @@ class SpanTracker:
                 self._add_thought(node, event, end_ns)
                 node.usage = reported(getattr(event, "usage", None)) or node.usage
         except Exception as exc:  # noqa: BLE001 - the span still ends, with what could be read
-            self._log_once(f"end:{unit}:{type(exc).__name__}", "crewtrace: could not read a %s's end: %r", unit, exc)
+            self._fault(exc, f"read a {unit}'s end")
         if error is not None:
             if unit == C.TASK:
                 node.root.failure_type = error.error_type
@@ -413,7 +414,7 @@ class SpanTracker:
         try:
             self._accounts.closing(node, end_ns)
         except Exception as exc:  # noqa: BLE001 - the span ends even if its accounts could not be made
-            self._log_once(f"accounts:{type(exc).__name__}", "crewtrace: could not add up a span: %r", exc)
+            self._fault(exc, "add up a span")
         node.span.end(end_time=max(end_ns, node.start_ns))
         self._open.pop(node.key, None)
         self._remember(self._closed, node.key, node)
@@ -453,7 +454,12 @@ class SpanTracker:
         while len(store) > self._memory:
             store.popitem(last=False)
 
+    def _fault(self, exc: BaseException, doing: str) -> None:
+        """A bug inside crewtrace (or what it calls): logged once per distinct error, wherever it strikes."""
+        self._log_once(f"fault:{type(exc).__name__}:{exc}", "crewtrace could not %s: %r", doing, exc)
+
     def _log_once(self, kind: str, message: str, *args: Any) -> None:
-        if kind not in self._logged:
-            self._logged.add(kind)
-            logger.warning(message, *args)
+        if kind in self._logged or len(self._logged) >= _MAX_NOTICES:
+            return
+        self._logged.add(kind)
+        logger.warning(message, *args)
