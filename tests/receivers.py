@@ -113,9 +113,9 @@ class _Receiver:
 
 
 class GrpcReceiver(_Receiver):
-    """OTLP/gRPC Trace and Metrics services on a free 127.0.0.1 port."""
+    """OTLP/gRPC Trace and Metrics services on 127.0.0.1 (a free port unless ``port`` is given)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         super().__init__()
         receiver = self
 
@@ -132,7 +132,7 @@ class GrpcReceiver(_Receiver):
         self._server = grpc.server(ThreadPoolExecutor(max_workers=2))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Servicer(), self._server)
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsServicer(), self._server)
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> GrpcReceiver:

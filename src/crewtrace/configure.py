@@ -7,11 +7,13 @@ which read their own ``OTEL_EXPORTER_OTLP_*`` variables.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,13 +24,14 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 from opentelemetry.util.re import parse_env_headers
 
 from crewtrace.content import DEFAULT_MAX_LENGTH, ContentPolicy, capture_setting, compile_patterns
+from crewtrace.delivery import DEFAULT_SHUTDOWN_TIMEOUT, BoundedBatchSpanProcessor
 from crewtrace.exporters import OTLPJsonFileSpanExporter
 from crewtrace.instrumentor import CrewAIInstrumentor
-from crewtrace.metrics import build_meter_provider
+from crewtrace.metrics import build_meter_provider, spans_dropped_counter
 from crewtrace.pricing import PRICES_ENV, PriceTable
 
 logger = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_SERVICE_NAME = "crewai"
 DEFAULT_FILE_PATH = "crewtrace-traces.jsonl"
 FILE_PATH_ENV = "CREWTRACE_FILE_PATH"
+SHUTDOWN_TIMEOUT_ENV = "CREWTRACE_SHUTDOWN_TIMEOUT"
 PROTOCOLS = ("grpc", "http/protobuf")
 EXPORTERS = ("otlp", "console", "file", "none")
 _PROTOCOL_ENV = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
@@ -52,8 +56,10 @@ class Instrumentation:
 
     tracer_provider: TracerProvider
     destinations: list[str]
-    processors: list[BatchSpanProcessor] = field(default_factory=list)
+    processors: list[BoundedBatchSpanProcessor] = field(default_factory=list)
     meter_provider: SdkMeterProvider | None = None
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    _closed: bool = field(default=False, init=False, repr=False)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Export every ended span and the metrics now; False if an exporter did not finish within the timeout."""
@@ -63,14 +69,19 @@ class Instrumentation:
         return done
 
     def shutdown(self) -> None:
-        """Remove the CrewAI hooks, flush and stop crewtrace's exporters. ``instrument()`` may be called again."""
+        """Remove the CrewAI hooks, flush and stop crewtrace's exporters, each within ``shutdown_timeout``
+        seconds even when the collector is unreachable. ``instrument()`` may be called again."""
         global _active
         with _lock:
+            if self._closed:
+                return
+            self._closed = True
             CrewAIInstrumentor().uninstrument()
+            deadline = time.monotonic() + self.shutdown_timeout  # one budget for all of it
             for processor in self.processors:
-                processor.shutdown()
+                processor.shutdown_within(deadline - time.monotonic())
             if self.meter_provider is not None:
-                self.meter_provider.shutdown()
+                self.meter_provider.shutdown(timeout_millis=max(deadline - time.monotonic(), 0.1) * 1000)
             if _active is self:
                 _active = None
 
@@ -157,6 +168,21 @@ def _otlp_exporter(
     return exporter, f"OTLP HTTP {url or _http_traces_url(_env_endpoint(protocol))}"
 
 
+def _shutdown_timeout(value: float | None) -> float:
+    source, raw = "shutdown_timeout", value
+    if raw is None and os.environ.get(SHUTDOWN_TIMEOUT_ENV, "").strip():
+        source, raw = SHUTDOWN_TIMEOUT_ENV, os.environ[SHUTDOWN_TIMEOUT_ENV].strip()
+    if raw is None:
+        return DEFAULT_SHUTDOWN_TIMEOUT
+    try:
+        seconds = float(raw)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if isinstance(raw, bool) or not 0 < seconds < float("inf"):
+        raise ValueError(f"crewtrace: {source}={raw!r} must be a positive number of seconds")
+    return seconds
+
+
 def _price_table(prices: str | os.PathLike[str] | Mapping[str, Any] | None) -> PriceTable:
     """The shipped price table with the user's prices (argument, else CREWTRACE_PRICES file) on top."""
     source, name = prices, "prices"
@@ -198,6 +224,7 @@ def instrument(
     mask_secrets: bool = True,
     prices: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     meter_provider: MeterProvider | None = None,
+    shutdown_timeout: float | None = None,
 ) -> Instrumentation:
     """Trace every CrewAI crew run and export it; returns a handle with ``force_flush()`` and ``shutdown()``.
 
@@ -226,6 +253,7 @@ def instrument(
         if not isinstance(max_content_length, int) or max_content_length < 1:
             raise ValueError(f"crewtrace: max_content_length={max_content_length!r} must be a positive integer")
         price_table = _price_table(prices)
+        exit_after = _shutdown_timeout(shutdown_timeout)
         policy = ContentPolicy(
             capture=capture_setting(capture_content),
             max_length=max_content_length,
@@ -245,7 +273,13 @@ def instrument(
                 provider = TracerProvider(resource=_resource(service_name, resource_attributes))
                 trace.set_tracer_provider(provider)
 
-        handle = Instrumentation(provider, [])
+        handle = Instrumentation(provider, [], shutdown_timeout=exit_after)
+        if meter_provider is None:
+            handle.meter_provider = build_meter_provider(
+                chosen, proto, endpoint, checked_headers, timeout, provider.resource
+            )
+            meter_provider = handle.meter_provider
+        dropped = spans_dropped_counter(meter_provider)
         for name in chosen:
             if name == "otlp":
                 span_exporter, where = _otlp_exporter(proto, endpoint, checked_headers, timeout)
@@ -254,18 +288,14 @@ def instrument(
             else:
                 path = os.path.abspath(file_path or os.environ.get(FILE_PATH_ENV) or DEFAULT_FILE_PATH)
                 span_exporter, where = OTLPJsonFileSpanExporter(path), f"file {path}"
-            processor = BatchSpanProcessor(span_exporter)
+            processor = BoundedBatchSpanProcessor(span_exporter, exit_after, dropped)
             provider.add_span_processor(processor)
             handle.processors.append(processor)
             handle.destinations.append(where)
 
-        if meter_provider is None:
-            handle.meter_provider = build_meter_provider(
-                chosen, proto, endpoint, checked_headers, timeout, provider.resource
-            )
-            meter_provider = handle.meter_provider
         CrewAIInstrumentor().instrument(
             tracer_provider=provider, meter_provider=meter_provider, content_policy=policy, prices=price_table
         )
         _active = handle
+        atexit.register(handle.shutdown)  # bounded: a process never hangs on an unreachable collector
         return handle

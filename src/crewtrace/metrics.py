@@ -7,7 +7,7 @@ import os
 import sys
 from urllib.parse import urlparse
 
-from opentelemetry.metrics import Histogram, Meter, MeterProvider, get_meter
+from opentelemetry.metrics import Counter, Histogram, Meter, MeterProvider, get_meter
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -65,6 +65,14 @@ class CrewMetrics:
         self._runs.add(1, {**_with_error(attrs, error_type), A.CREW_RUN_STATUS: status})
 
 
+def spans_dropped_counter(meter_provider: MeterProvider | None) -> Counter:
+    """The count of spans that never reached the collector, by reason (delivery.py records it)."""
+    meter = get_meter("crewtrace", __version__, meter_provider)
+    return meter.create_counter(
+        A.METRIC_SPANS_DROPPED, unit="{span}", description="Spans not delivered to the collector, by reason"
+    )
+
+
 def _duration(meter: Meter, name: str, description: str) -> Histogram:
     return meter.create_histogram(
         name, unit="s", description=description, explicit_bucket_boundaries_advisory=DURATION_BUCKETS
@@ -100,7 +108,10 @@ def build_meter_provider(
             readers.append(PeriodicExportingMetricReader(Http(endpoint=url, headers=headers, timeout=timeout)))
         elif name == "console":
             readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stdout)))
-    return SdkMeterProvider(resource=resource, metric_readers=readers) if readers else None
+    if not readers:
+        return None
+    # Shut down by crewtrace's own exit handler, within the shutdown timeout (the SDK's would wait 30 s).
+    return SdkMeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
 
 
 def _metrics_url(endpoint: str) -> str:
