@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from crewtrace import attributes as A
-from crewtrace.configure import _DEFAULT_ENDPOINTS
+from crewtrace.settings import DEFAULT_ENDPOINTS
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "collector-config.yaml").read_text())
@@ -59,7 +59,7 @@ def test_current_component_names():
 def test_otlp_ports_agree_with_crewtrace_and_compose():
     protocols = CONFIG["receivers"]["otlp"]["protocols"]
     ports = {"grpc": _port(protocols["grpc"]["endpoint"]), "http/protobuf": _port(protocols["http"]["endpoint"])}
-    assert ports == {p: urlparse(url).port for p, url in _DEFAULT_ENDPOINTS.items()}
+    assert ports == {p: urlparse(url).port for p, url in DEFAULT_ENDPOINTS.items()}
     published = {int(p.split(":")[0]) for p in COMPOSE["services"]["otel-collector"]["ports"]}
     assert set(ports.values()) <= published
     assert _port(CONFIG["extensions"]["health_check"]["endpoint"]) in published
@@ -103,7 +103,7 @@ def test_images_are_pinned_and_dependencies_exist():
 def test_the_demo_service_sends_to_the_collector():
     demo = COMPOSE["services"]["demo"]
     endpoint = urlparse(demo["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"])
-    assert endpoint.hostname == "otel-collector" and endpoint.port == urlparse(_DEFAULT_ENDPOINTS["grpc"]).port
+    assert endpoint.hostname == "otel-collector" and endpoint.port == urlparse(DEFAULT_ENDPOINTS["grpc"]).port
     assert demo["environment"]["CREWAI_DISABLE_TELEMETRY"] == "true"
 
 
