@@ -25,13 +25,14 @@ OTEL_CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _TRUE = {"true", "1", "yes", "on", "span_only", "event_only", "span_and_event"}
 _FALSE = {"false", "0", "no", "off", "no_content"}
 
-# Secrets masked in every captured value (replacement keeps a prefix where it tells what was there).
-SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"), REDACTED),  # OpenAI / Anthropic keys
-    (re.compile(r"AKIA[0-9A-Z]{16}"), REDACTED),  # AWS access key ids
-    (re.compile(r"gh[pousr]_[A-Za-z0-9]{36,}"), REDACTED),  # GitHub tokens
-    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/-]{16,}=*"), r"\1" + REDACTED),  # bearer tokens
-    (re.compile(r"(://[^/\s:@]+:)[^/\s@]+(@)"), r"\1" + REDACTED + r"\2"),  # passwords in URLs
+# Secrets masked in every captured value (replacement keeps a prefix where it tells what was there). Each
+# pattern runs only on text that holds one of its markers: a substring test is far cheaper than a regex pass.
+SECRET_PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
+    (("sk-",), re.compile(r"sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"), REDACTED),  # OpenAI / Anthropic keys
+    (("AKIA",), re.compile(r"AKIA[0-9A-Z]{16}"), REDACTED),  # AWS access key ids
+    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), re.compile(r"gh[pousr]_[A-Za-z0-9]{36,}"), REDACTED),  # GitHub
+    (("earer", "EARER"), re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/-]{16,}=*"), r"\1" + REDACTED),  # bearer tokens
+    (("@",), re.compile(r"(://[^/\s:@]+:)[^/\s@]+(@)"), r"\1" + REDACTED + r"\2"),  # passwords in URLs
 )
 
 
@@ -96,8 +97,9 @@ class ContentPolicy:
             return None
         text = to_text(value)
         if self.mask_secrets:
-            for pattern, replacement in SECRET_PATTERNS:
-                text = pattern.sub(replacement, text)
+            for markers, pattern, replacement in SECRET_PATTERNS:
+                if any(marker in text for marker in markers):
+                    text = pattern.sub(replacement, text)
         for pattern in self.patterns:
             text = pattern.sub(REDACTED, text)
         if self.redact is not None:

@@ -1,0 +1,1 @@
+"""crewtrace's benchmark harness (not part of the package): ``./scripts/bench``."""

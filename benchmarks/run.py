@@ -1,0 +1,248 @@
+"""The benchmark harness: ``python -m benchmarks.run [--quick] [--write]`` (see ``./scripts/bench``).
+
+1. Overhead per kickoff of each variant against no instrumentation, workers interleaved round by round,
+   medians of paired differences, spans emitted and overhead per span.
+2. Listener cost per CrewAI event kind.
+3. Export throughput of crewtrace's default pipeline to local OTLP gRPC and HTTP receivers.
+4. Scaling of the overhead with crew size.
+Results go to stdout, and with ``--write`` to docs/benchmarks.md and docs/benchmarks.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from benchmarks.listener_cost import per_event_cost
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIANTS = ("none", "crewtrace", "openinference", "openllmetry")
+DISTRIBUTIONS = {
+    "crewtrace": "crewtrace",
+    "openinference": "openinference-instrumentation-crewai",
+    "openllmetry": "opentelemetry-instrumentation-crewai",
+}
+
+
+class Sink:
+    """Local OTLP receivers that accept and count spans: gRPC and HTTP on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+        self._lock = threading.Lock()
+        sink = self
+
+        class Servicer(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - the gRPC method's name
+                sink._count(request)
+                return trace_service_pb2.ExportTraceServiceResponse()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                sink._count(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
+                payload = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._grpc = grpc.server(ThreadPoolExecutor(max_workers=4))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Servicer(), self._grpc)
+        self.grpc_endpoint = f"http://127.0.0.1:{self._grpc.add_insecure_port('127.0.0.1:0')}"
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.http_endpoint = f"http://127.0.0.1:{self._http.server_address[1]}"
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+
+    def _count(self, request: Any) -> None:
+        n = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+        with self._lock:
+            self.spans += n
+
+    def __enter__(self) -> Sink:
+        self._grpc.start()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._grpc.stop(grace=None).wait(5)
+        self._http.shutdown()
+        self._http.server_close()
+
+
+class Worker:
+    """A variant's long-lived process (benchmarks/worker.py)."""
+
+    def __init__(self, variant: str, endpoint: str) -> None:
+        self.variant = variant
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.worker", variant, endpoint],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.ready = self._read() is not None
+
+    def _read(self) -> dict[str, Any] | None:
+        assert self.proc.stdout is not None
+        for _ in range(10_000):  # skip anything a library prints; bounded
+            line = self.proc.stdout.readline()
+            if not line:
+                return None
+            if line.startswith("{"):
+                return json.loads(line)
+        return None
+
+    def run(self, command: str) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        result = self._read()
+        if result is None:
+            raise RuntimeError(f"{self.variant} worker died on {command!r}")
+        return result
+
+    def close(self) -> None:
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+            self.proc.wait(30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def interleaved(workers: Sequence[Worker], command: str, rounds: int, warmup: int) -> dict[str, list[dict]]:
+    """Each round runs every variant once, in a rotated order; the first ``warmup`` rounds are discarded."""
+    results: dict[str, list[dict]] = {w.variant: [] for w in workers}
+    for r in range(warmup + rounds):
+        order = list(workers[r % len(workers) :]) + list(workers[: r % len(workers)])
+        for worker in order:
+            outcome = worker.run(command)
+            if r >= warmup:
+                results[worker.variant].append(outcome)
+    return results
+
+
+def overhead(results: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
+    """Per variant: median CPU and wall per kickoff, median paired difference to ``none``, spans, per span."""
+    base = results["none"]
+    table = {}
+    for variant, runs in results.items():
+        cpu_diff = statistics.median(r["cpu"] - b["cpu"] for r, b in zip(runs, base, strict=True))
+        wall_diff = statistics.median(r["wall"] - b["wall"] for r, b in zip(runs, base, strict=True))
+        spans = statistics.median(r["spans"] for r in runs)
+        table[variant] = {
+            "cpu_ms": statistics.median(r["cpu"] for r in runs) * 1e3,
+            "wall_ms": statistics.median(r["wall"] for r in runs) * 1e3,
+            "cpu_overhead_ms": cpu_diff * 1e3,
+            "wall_overhead_ms": wall_diff * 1e3,
+            "spans": spans,
+            "us_per_span": (cpu_diff * 1e6 / spans) if spans else float("nan"),
+        }
+    return table
+
+
+def throughput(sink: Sink, quick: bool) -> list[dict[str, Any]]:
+    rows = []
+    count = 20_000 if quick else 100_000
+    for protocol, endpoint in (("grpc", sink.grpc_endpoint), ("http/protobuf", sink.http_endpoint)):
+        for rate in (0, 20_000) if not quick else (0,):
+            done = subprocess.run(
+                [sys.executable, "-m", "benchmarks.throughput", protocol, endpoint, str(rate), str(count)],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=True,
+            )
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            rows.append({"protocol": protocol, "target": rate or "max", "spans": count, **result})
+    return rows
+
+
+def scaling(workers: Sequence[Worker], quick: bool) -> list[dict[str, Any]]:
+    grid = (
+        [(1, 2), (10, 2), (25, 2)]
+        if quick
+        else [(1, 2), (10, 2), (25, 2), (50, 2), (100, 2), (10, 10), (10, 25), (10, 50)]
+    )
+    rounds = 1 if quick else 5
+    rows = []
+    pair = [w for w in workers if w.variant in ("none", "crewtrace")]
+    for tasks, calls in grid:
+        table = overhead(interleaved(pair, f"scaled {tasks} {calls}", rounds, 1))["crewtrace"]
+        rows.append({"tasks": tasks, "calls": calls, **table})
+    return rows
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for name in ("crewai", "opentelemetry-sdk", *DISTRIBUTIONS.values()):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few rounds only (a smoke run, as in CI)")
+    parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md and docs/benchmarks.png")
+    args = parser.parse_args(argv)
+    rounds, warmup = (3, 1) if args.quick else (15, 3)
+    report: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.python_implementation()} "
+        f"{platform.python_version()}, {platform.system()}",
+        "versions": versions(),
+        "rounds": rounds,
+    }
+    with Sink() as sink:
+        workers = [Worker(v, sink.grpc_endpoint) for v in VARIANTS]
+        live = [w for w in workers if w.ready]
+        report["missing"] = [w.variant for w in workers if not w.ready]
+        try:
+            report["overhead"] = {
+                workload: overhead(interleaved(live, f"run {workload}", rounds, warmup))
+                for workload in ("demo", "twenty_tasks", "hierarchical")
+            }
+            report["scaling"] = scaling(live, args.quick)
+        finally:
+            for worker in workers:
+                worker.close()
+        report["listener"] = per_event_cost(repeats=3 if args.quick else 30)
+        report["throughput"] = throughput(sink, args.quick)
+    print(json.dumps(report, indent=2))
+    if args.write:
+        from benchmarks.report import write
+
+        write(report, ROOT / "docs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""crewtrace's default export pipeline under load: ``python -m benchmarks.throughput PROTOCOL ENDPOINT RATE N``.
+
+Ends N spans shaped like crewtrace's LLM spans at RATE spans/s (0: as fast as possible) through the same
+pipeline ``crewtrace.instrument()`` builds (BoundedBatchSpanProcessor, OTLP exporter, default queue and
+batch sizes), then flushes. Prints one JSON line: achieved rate, spans not delivered, seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from crewtrace import attributes as A
+from crewtrace import settings
+from crewtrace.delivery import BoundedBatchSpanProcessor
+
+ATTRIBUTES = {
+    A.GEN_AI_OPERATION_NAME: "chat",
+    A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+    A.GEN_AI_PROVIDER_NAME: "openai",
+    A.GEN_AI_USAGE_INPUT_TOKENS: 1200,
+    A.GEN_AI_USAGE_OUTPUT_TOKENS: 300,
+    A.LLM_CALL_ID: "3f1c2b7e-0d4a-4c1e-9a55-6b1f0e2d9c11",
+}
+
+
+def main() -> None:
+    protocol, endpoint, rate, count = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+    exporter, _ = settings.otlp_exporter(protocol, endpoint, None, 10)
+    processor = BoundedBatchSpanProcessor(exporter, shutdown_timeout=30)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("throughput")
+    start = time.perf_counter()
+    for n in range(count):
+        if rate > 0:
+            due = start + n / rate
+            while time.perf_counter() < due:
+                time.sleep(max(due - time.perf_counter(), 0) if due - time.perf_counter() > 0.002 else 0)
+        tracer.start_span("chat gpt-4o-mini", attributes=ATTRIBUTES).end()
+    produced = time.perf_counter() - start
+    processor.force_flush(60_000)
+    failed, not_sent = processor.undelivered()
+    provider.shutdown()
+    print(json.dumps({"rate": count / produced, "undelivered": failed + not_sent, "seconds": produced}))
+
+
+if __name__ == "__main__":
+    main()
