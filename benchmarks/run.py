@@ -16,6 +16,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from benchmarks.listener_cost import per_event_cost
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ("none", "crewtrace", "openinference", "openllmetry")
+VARIANTS = ("none", "crewtrace", "openinference", "openinference_events", "openllmetry")
 DISTRIBUTIONS = {
     "crewtrace": "crewtrace",
     "openinference": "openinference-instrumentation-crewai",
@@ -94,12 +95,15 @@ class Worker:
 
     def __init__(self, variant: str, endpoint: str) -> None:
         self.variant = variant
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - the worker writes to it for its whole life
+            prefix=f"crewtrace-bench-{variant}-", suffix=".log", delete=False
+        )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.worker", variant, endpoint],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=self.log,
             text=True,
         )
         self.ready = self._read() is not None
@@ -120,7 +124,8 @@ class Worker:
         self.proc.stdin.flush()
         result = self._read()
         if result is None:
-            raise RuntimeError(f"{self.variant} worker died on {command!r}")
+            tail = Path(self.log.name).read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{self.variant} worker died on {command!r}; its log ends:\n{tail}")
         return result
 
     def close(self) -> None:
@@ -132,6 +137,8 @@ class Worker:
         except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
             self.proc.wait(10)
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
 
 
 def interleaved(workers: Sequence[Worker], command: str, rounds: int, warmup: int) -> dict[str, list[dict]]:

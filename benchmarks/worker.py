@@ -1,7 +1,8 @@
 """One benchmark variant in a process of its own: ``python -m benchmarks.worker VARIANT ENDPOINT``.
 
-Variants: ``none`` (no instrumentation), ``crewtrace``, ``openinference`` (openinference-instrumentation-
-crewai), ``openllmetry`` (opentelemetry-instrumentation-crewai). Each exports through the SDK's batching
+Variants: ``none`` (no instrumentation), ``crewtrace``, ``openinference`` and ``openinference_events``
+(openinference-instrumentation-crewai, in its default and its event-listener mode), ``openllmetry``
+(opentelemetry-instrumentation-crewai). Each exports through the SDK's batching
 processor and OTLP/gRPC exporter to the driver's receiver. The driver sends one command per line on stdin
 (``run WORKLOAD`` or ``scaled TASKS CALLS``); the worker answers one JSON line: CPU seconds (all threads of
 the process, the export thread included), wall seconds, and spans emitted, for one kickoff and its export.
@@ -42,10 +43,11 @@ def instrument(variant: str, provider: TracerProvider) -> None:
         from crewtrace import CrewAIInstrumentor
 
         CrewAIInstrumentor().instrument(tracer_provider=provider)
-    elif variant == "openinference":
+    elif variant in ("openinference", "openinference_events"):
         from openinference.instrumentation.crewai import CrewAIInstrumentor
 
-        CrewAIInstrumentor().instrument(tracer_provider=provider)
+        # Its default mode wraps methods; use_event_listener=True builds spans from CrewAI's events instead.
+        CrewAIInstrumentor().instrument(tracer_provider=provider, use_event_listener=variant.endswith("_events"))
     elif variant == "openllmetry":
         from opentelemetry.instrumentation.crewai import CrewAIInstrumentor
 

@@ -3,6 +3,7 @@ crew, and a parametric crew for scaling (tasks x LLM calls per task)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from crewai import Agent, Crew, Process, Task
@@ -31,7 +32,9 @@ class ChattyLLM(OfflineLLM):
         text = super().answer(messages)
         thoughts = sum(1 for m in messages if "Thought: I need another look" in str(m.get("content", "")))
         if self.extra and "Final Answer" in text and thoughts < self.extra:
-            return 'Thought: I need another look\nAction: count_words\nAction Input: {"topic": "again"}'
+            # A new argument each time: CrewAI stops an agent that repeats the same call five times.
+            action = json.dumps({"topic": f"look {thoughts}"})
+            return f"Thought: I need another look\nAction: count_words\nAction Input: {action}"
         return text
 
 
