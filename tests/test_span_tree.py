@@ -167,3 +167,28 @@ def test_agent_thoughts_are_events_on_the_llm_spans_that_produced_them(memory):
     ]
     for chat, (event,) in zip(chats, thoughts, strict=True):
         assert event.timestamp == chat.end_time
+
+
+def test_long_conversations_stay_valid_json_within_the_limit_keeping_the_latest_messages():
+    from crewtrace.content import ContentPolicy
+    from crewtrace.spans import chat_messages, llm_start
+
+    class Event:
+        type = "llm_call_started"
+        model = "m"
+        messages = [{"role": "system", "content": "Be brief. sk-proj-" + "a" * 30}] + [
+            {"role": "user" if i % 2 == 0 else "assistant", "content": f"message {i} " + "x" * 3000} for i in range(40)
+        ]
+
+    attrs = llm_start(object(), Event(), ContentPolicy(max_length=10_000)).attributes
+    inputs = json.loads(attrs[A.GEN_AI_INPUT_MESSAGES])
+    assert len(attrs[A.GEN_AI_INPUT_MESSAGES]) <= 10_000 + 200
+    assert inputs[-1]["parts"][0]["content"].startswith("message 39 ")  # the latest message is kept
+    assert "earlier messages truncated" in inputs[0]["parts"][0]["content"]
+    system = json.loads(attrs[A.GEN_AI_SYSTEM_INSTRUCTIONS])
+    assert system == [{"type": "text", "content": "Be brief. [REDACTED]"}]
+    huge = type("Huge", (Event,), {"messages": "x" * 50_000})()
+    one = json.loads(llm_start(object(), huge, ContentPolicy(max_length=1000)).attributes[A.GEN_AI_INPUT_MESSAGES])
+    content = one[0]["parts"][0]["content"]
+    assert content.startswith("x" * 900) and content.endswith(" chars]") and len(content) < 1100
+    assert chat_messages(None) == ([], [])

@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_LENGTH = 16 * 1024
 TRUNCATION_MARK = "…[truncated {n} chars]"
 REDACTED = "[REDACTED]"
+_MASK_MARGIN = 256  # characters past the cut that are still masked with the kept text
 CAPTURE_ENV = "CREWTRACE_CAPTURE_CONTENT"
 OTEL_CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _TRUE = {"true", "1", "yes", "on", "span_only", "event_only", "span_and_event"}
@@ -91,11 +92,20 @@ class ContentPolicy:
     redact: Callable[[str], str] | None = None  # the user's hook, applied last
     _failed: set[str] = field(default_factory=set, compare=False, repr=False)
 
-    def text(self, value: Any) -> str | None:
-        """The attribute value for one piece of free text, or None when it must not be captured."""
+    def text(self, value: Any, limit: int | None = None) -> str | None:
+        """The attribute value for one piece of free text (at most ``limit`` characters, default
+        ``max_length``, plus the truncation mark), or None when it must not be captured.
+
+        Only the kept part (with a margin, so a secret at the cut is still matched whole) is masked and
+        redacted: the cost stays bounded however long the text is.
+        """
         if not self.capture or value is None:
             return None
         text = to_text(value)
+        limit = self.max_length if limit is None else max(limit, 0)
+        full = len(text)
+        if full > limit + _MASK_MARGIN:
+            text = text[: limit + _MASK_MARGIN]
         if self.mask_secrets:
             for markers, pattern, replacement in SECRET_PATTERNS:
                 if any(marker in text for marker in markers):
@@ -110,9 +120,8 @@ class ContentPolicy:
                     f"redact:{type(exc).__name__}", "crewtrace: the redact hook raised %r; value left out", exc
                 )
                 return None
-        if len(text) > self.max_length:
-            cut = len(text) - self.max_length
-            return text[: self.max_length] + TRUNCATION_MARK.format(n=cut)
+        if full > limit:
+            return text[:limit] + TRUNCATION_MARK.format(n=full - limit)
         return text
 
     def _log_once(self, kind: str, message: str, *args: Any) -> None:

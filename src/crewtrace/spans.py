@@ -261,10 +261,41 @@ def chat_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, A
     return system, inputs
 
 
-def _json(policy: ContentPolicy, value: Any) -> str | None:
-    if not policy.capture or not value:
+def _clipped_parts(policy: ContentPolicy, parts: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """Parts with their text through the content policy, each at most ``limit`` characters."""
+    clipped = []
+    for part in parts:
+        if "content" in part:
+            content = policy.text(part["content"], limit)
+            part = {**part, "content": content} if content is not None else {"type": part.get("type", "text")}
+        clipped.append(part)
+    return clipped
+
+
+def _json(policy: ContentPolicy, messages: list[dict[str, Any]]) -> str | None:
+    """GenAI messages as JSON that stays valid and within ``max_length``: each part's text is clipped,
+    and the most recent messages are kept, older ones replaced by a note of how many were left out."""
+    if not policy.capture or not messages:
         return None
-    return policy.text(json.dumps(value, ensure_ascii=False, default=str))
+    budget = policy.max_length
+    kept: list[str] = []
+    used = 2
+    for message in reversed(messages):
+        if "parts" in message:
+            message = {**message, "parts": _clipped_parts(policy, message["parts"], max(budget - used, 256))}
+        else:  # a bare part (system instructions)
+            message = _clipped_parts(policy, [message], max(budget - used, 256))[0]
+        encoded = json.dumps(message, ensure_ascii=False, default=str)
+        if kept and used + len(encoded) > budget:
+            left_out = len(messages) - len(kept)
+            note: dict[str, Any] = {"type": "text", "content": f"…[{left_out} earlier messages truncated]"}
+            if "parts" in messages[0]:
+                note = {"role": str(messages[0].get("role", "user")), "parts": [note]}
+            kept.append(json.dumps(note, ensure_ascii=False))
+            break
+        kept.append(encoded)
+        used += len(encoded) + 1
+    return "[" + ",".join(reversed(kept)) + "]"
 
 
 def llm_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
