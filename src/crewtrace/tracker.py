@@ -38,6 +38,7 @@ from crewtrace.metrics import CrewMetrics
 from crewtrace.nodes import Node, Root
 from crewtrace.pricing import PriceTable
 from crewtrace.providers import span_made_elsewhere
+from crewtrace.usage import Usage
 
 logger = logging.getLogger(__name__)
 
@@ -338,11 +339,12 @@ class SpanTracker:
         end_ns = timestamp_ns(event)
         error = None
         try:
-            span.set_attributes(C.end_attributes(unit, event, self._policy))
+            end_attributes = C.end_attributes(unit, event, self._policy)
+            span.set_attributes(end_attributes)
             error = C.error_of(event, self._policy)
             if unit == C.LLM:
                 self._add_thought(node, event, end_ns)
-                node.usage = reported(getattr(event, "usage", None)) or node.usage
+                node.usage = Usage.from_attributes(end_attributes) or node.usage  # normalised once, in llm_end
         except Exception as exc:  # noqa: BLE001 - the span still ends, with what could be read
             self._fault(exc, f"read a {unit}'s end")
         if error is not None:

@@ -8,6 +8,15 @@ from typing import Any
 
 from crewtrace import attributes as A
 
+# The gen_ai.usage.* attribute of each Usage field, in field order.
+_ATTRIBUTE_KEYS = (
+    A.GEN_AI_USAGE_INPUT_TOKENS,
+    A.GEN_AI_USAGE_OUTPUT_TOKENS,
+    A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+    A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+)
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -19,16 +28,22 @@ class Usage:
     cache_write_input_tokens: int | None = None
     reasoning_output_tokens: int | None = None
 
+    @classmethod
+    def from_attributes(cls, attributes: Mapping[str, Any]) -> Usage | None:
+        """The usage an LLM span's gen_ai.usage.* attributes hold, or None when they hold none."""
+        usage = cls(*(_int(attributes.get(key)) for key in _ATTRIBUTE_KEYS))
+        return None if usage == cls() else usage
+
     def attributes(self) -> dict[str, int]:
         """The gen_ai.usage.* attributes for an LLM span, leaving out counts the provider did not report."""
-        pairs = {
-            A.GEN_AI_USAGE_INPUT_TOKENS: self.input_tokens,
-            A.GEN_AI_USAGE_OUTPUT_TOKENS: self.output_tokens,
-            A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: self.cache_read_input_tokens,
-            A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: self.cache_write_input_tokens,
-            A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: self.reasoning_output_tokens,
-        }
-        return {k: v for k, v in pairs.items() if v is not None}
+        values = (
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_input_tokens,
+            self.cache_write_input_tokens,
+            self.reasoning_output_tokens,
+        )
+        return {key: value for key, value in zip(_ATTRIBUTE_KEYS, values, strict=True) if value is not None}
 
 
 def _int(value: Any) -> int | None:
