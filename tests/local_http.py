@@ -31,3 +31,12 @@ class QuietHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+    def reply(self, status: int, body: bytes = b"", content_type: str | None = None) -> None:
+        """Send a complete response: status, Content-Type (if given), Content-Length and the body."""
+        self.send_response(status)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)

@@ -56,12 +56,7 @@ class OpenAIServer:
                     "choices": [_choice(body, replier)],
                     "usage": USAGE,
                 }
-                payload = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self.reply(200, json.dumps(reply).encode(), "application/json")
 
         self._http = LocalHTTPServer(Handler)
         self.base_url = f"{self._http.base_url}/v1"

@@ -163,14 +163,9 @@ class HttpReceiver(_Receiver):
                     receiver._keep(request, {k.lower(): v for k, v in self.headers.items()})
                     payload = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
                 else:
-                    self.send_response(404)
-                    self.end_headers()
+                    self.reply(404)
                     return
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self.reply(200, payload, "application/x-protobuf")
 
         self._http = LocalHTTPServer(Handler)
         self.port = self._http.port

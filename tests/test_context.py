@@ -27,11 +27,7 @@ def http_server():
 
     class Handler(QuietHandler):
         def do_GET(self) -> None:
-            body = b"pong"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(200, b"pong")
 
     with LocalHTTPServer(Handler) as server:
         yield server.base_url

@@ -123,14 +123,9 @@ def _jaeger(records_by_trace: dict[str, dict], base64_ids: bool = False) -> Loca
             data = records_by_trace.get(match.group(1)) if match else None
             if data is None:
                 body = json.dumps({"error": {"httpCode": 404, "message": "trace not found"}}).encode()
-                self.send_response(404)
+                self.reply(404, body, "application/json")
             else:
-                body = json.dumps({"result": data}).encode()
-                self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+                self.reply(200, json.dumps({"result": data}).encode(), "application/json")
 
     return LocalHTTPServer(Handler)
 
