@@ -91,3 +91,14 @@ def test_overrides_from_a_dict_and_a_file(tmp_path):
 def test_bad_price_overrides_are_one_clear_error(override, message):
     with pytest.raises(ValueError, match=message):
         PriceTable.load(override)
+
+
+def test_lookups_are_remembered_within_a_bound():
+    table = PriceTable.load()
+    first = table.find("gpt-4o-mini-2024-07-18", "openai")
+    assert first is not None and table.find("gpt-4o-mini-2024-07-18", "openai") is first
+    assert table.find("no-such-model", None) is None and table.find("no-such-model", None) is None
+    for n in range(5000):
+        table.find(f"made-up-{n}", "openai")
+    assert len(table._found) <= 4096
+    assert table.find("gpt-4o-mini", "openai") == TABLE.find("gpt-4o-mini", "openai")  # still answers past it

@@ -200,3 +200,16 @@ def test_a_failing_redaction_hook_drops_the_value_logs_once_and_never_reaches_th
     (task,) = [s for s in spans if s.name == "execute_task job"]
     assert A.TASK_DESCRIPTION not in task.attributes  # never the unredacted text
     assert len([r for r in caplog.records if "redact hook raised" in r.getMessage()]) == 1
+
+
+def test_masking_is_remembered_per_text_and_stays_bounded():
+    from crewtrace.content import ContentPolicy
+
+    policy = ContentPolicy()
+    text = "call it with sk-proj-" + "a" * 30 + " please"
+    assert policy.text(text) == "call it with [REDACTED] please"
+    assert policy.text(text) == "call it with [REDACTED] please"  # from memory: still masked
+    for n in range(1000):
+        policy.text(f"text {n} Bearer {'t' * 20}")
+    assert len(policy._masked) <= 128
+    assert policy.text("Authorization: BEARER " + "z" * 20) == "Authorization: BEARER [REDACTED]"

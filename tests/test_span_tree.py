@@ -192,3 +192,28 @@ def test_long_conversations_stay_valid_json_within_the_limit_keeping_the_latest_
     content = one[0]["parts"][0]["content"]
     assert content.startswith("x" * 900) and content.endswith(" chars]") and len(content) < 1100
     assert chat_messages(None) == ([], [])
+
+
+def test_only_the_messages_kept_are_converted_and_none_with_capture_off(monkeypatch):
+    from crewtrace import spans
+    from crewtrace.content import ContentPolicy
+
+    converted = []
+    real = spans._message
+    monkeypatch.setattr(spans, "_message", lambda raw: converted.append(raw) or real(raw))
+
+    class Event:
+        type = "llm_call_started"
+        model = "m"
+
+        def __init__(self) -> None:
+            self.messages = [{"role": "user", "content": f"message {i} " + "x" * 1000} for i in range(500)]
+
+    attrs = spans.llm_start(object(), Event(), ContentPolicy(max_length=5_000)).attributes
+    inputs = json.loads(attrs[A.GEN_AI_INPUT_MESSAGES])
+    assert inputs[0]["parts"][0]["content"] == f"…[{500 - (len(inputs) - 1)} earlier messages truncated]"
+    assert inputs[-1]["parts"][0]["content"].startswith("message 499 ")
+    assert len(converted) <= len(inputs) + 1  # the latest few, not the whole conversation
+    converted.clear()
+    quiet = spans.llm_start(object(), Event(), ContentPolicy(capture=False)).attributes
+    assert A.GEN_AI_INPUT_MESSAGES not in quiet and converted == []

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from crewai.types.usage_metrics import UsageMetrics
 
-from crewtrace.usage import Usage, normalize_usage
+from crewtrace import attributes as A
+from crewtrace.usage import Totals, Usage, normalize_usage
 
 # (provider shape, usage as reported, expected Usage(input incl. cached, output, cache read, cache write, reasoning))
 CASES = [
@@ -83,3 +84,16 @@ def test_litellm_usage_object():
         completion_tokens_details={"reasoning_tokens": 12},
     )
     assert normalize_usage(usage) == Usage(120, 30, 64, None, 12)
+
+
+def test_rollups_leave_out_cache_and_reasoning_counts_that_are_zero():
+    totals = Totals()
+    totals.add(Usage(input_tokens=100, output_tokens=20), 0.5)
+    attrs = totals.attributes()
+    assert attrs[A.USAGE_TOTAL_TOKENS] == 120 and attrs[A.USAGE_REQUESTS] == 1 and attrs[A.USAGE_COST_USD] == 0.5
+    for absent in (A.USAGE_CACHE_READ_INPUT_TOKENS, A.USAGE_CACHE_WRITE_INPUT_TOKENS, A.USAGE_REASONING_OUTPUT_TOKENS):
+        assert absent not in attrs
+    totals.add(Usage(input_tokens=50, output_tokens=5, cache_read_input_tokens=40, reasoning_output_tokens=3), None)
+    attrs = totals.attributes()
+    assert attrs[A.USAGE_CACHE_READ_INPUT_TOKENS] == 40 and attrs[A.USAGE_REASONING_OUTPUT_TOKENS] == 3
+    assert A.USAGE_CACHE_WRITE_INPUT_TOKENS not in attrs and attrs[A.USAGE_UNPRICED_REQUESTS] == 1

@@ -7,6 +7,7 @@ attribute is left out.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -21,19 +22,22 @@ DEFAULT_MAX_LENGTH = 16 * 1024
 TRUNCATION_MARK = "…[truncated {n} chars]"
 REDACTED = "[REDACTED]"
 _MASK_MARGIN = 256  # characters past the cut that are still masked with the kept text
+_MASKED_REMEMBERED = 128  # texts whose masked form is remembered
 CAPTURE_ENV = "CREWTRACE_CAPTURE_CONTENT"
 OTEL_CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _TRUE = {"true", "1", "yes", "on", "span_only", "event_only", "span_and_event"}
 _FALSE = {"false", "0", "no", "off", "no_content"}
 
 # Secrets masked in every captured value (replacement keeps a prefix where it tells what was there). Each
-# pattern runs only on text that holds one of its markers: a substring test is far cheaper than a regex pass.
-SECRET_PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
-    (("sk-",), re.compile(r"sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"), REDACTED),  # OpenAI / Anthropic keys
-    (("AKIA",), re.compile(r"AKIA[0-9A-Z]{16}"), REDACTED),  # AWS access key ids
-    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), re.compile(r"gh[pousr]_[A-Za-z0-9]{36,}"), REDACTED),  # GitHub
-    (("earer", "EARER"), re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/-]{16,}=*"), r"\1" + REDACTED),  # bearer tokens
-    (("@",), re.compile(r"(://[^/\s:@]+:)[^/\s@]+(@)"), r"\1" + REDACTED + r"\2"),  # passwords in URLs
+# pattern runs only on text that holds its marker: a substring test is far cheaper than a regex pass.
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/-]{16,}=*")
+SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("sk-", re.compile(r"sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"), REDACTED),  # OpenAI / Anthropic keys
+    ("AKIA", re.compile(r"AKIA[0-9A-Z]{16}"), REDACTED),  # AWS access key ids
+    ("gh", re.compile(r"gh[pousr]_[A-Za-z0-9]{36,}"), REDACTED),  # GitHub tokens
+    ("earer", _BEARER, r"\1" + REDACTED),  # bearer tokens (Bearer, bearer)
+    ("EARER", _BEARER, r"\1" + REDACTED),  # (BEARER)
+    ("@", re.compile(r"(://[^/\s:@]+:)[^/\s@]+(@)"), r"\1" + REDACTED + r"\2"),  # passwords in URLs
 )
 
 
@@ -91,6 +95,7 @@ class ContentPolicy:
     patterns: tuple[re.Pattern[str], ...] = ()  # the user's: every match becomes [REDACTED]
     redact: Callable[[str], str] | None = None  # the user's hook, applied last
     _failed: set[str] = field(default_factory=set, compare=False, repr=False)
+    _masked: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def text(self, value: Any, limit: int | None = None) -> str | None:
         """The attribute value for one piece of free text (at most ``limit`` characters, default
@@ -107,9 +112,7 @@ class ContentPolicy:
         if full > limit + _MASK_MARGIN:
             text = text[: limit + _MASK_MARGIN]
         if self.mask_secrets:
-            for markers, pattern, replacement in SECRET_PATTERNS:
-                if any(marker in text for marker in markers):
-                    text = pattern.sub(replacement, text)
+            text = self._masked_secrets(text)
         for pattern in self.patterns:
             text = pattern.sub(REDACTED, text)
         if self.redact is not None:
@@ -123,6 +126,22 @@ class ContentPolicy:
         if full > limit:
             return text[:limit] + TRUNCATION_MARK.format(n=full - limit)
         return text
+
+    def _masked_secrets(self, text: str) -> str:
+        """``text`` with common secrets masked. Remembered for the last few texts: an LLM call resends the
+        whole conversation, so most texts were masked moments ago (half of them, in the benchmark crews)."""
+        masked = self._masked.get(text)
+        if masked is not None:
+            return masked
+        masked = text
+        for marker, pattern, replacement in SECRET_PATTERNS:
+            if marker in masked:
+                masked = pattern.sub(replacement, masked)
+        if len(self._masked) >= _MASKED_REMEMBERED:
+            with contextlib.suppress(StopIteration, KeyError, RuntimeError):  # another thread got there first
+                del self._masked[next(iter(self._masked))]  # the oldest
+        self._masked[text] = masked
+        return masked
 
     def _log_once(self, kind: str, message: str, *args: Any) -> None:
         if kind not in self._failed:

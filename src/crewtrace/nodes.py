@@ -10,7 +10,7 @@ from opentelemetry.trace import Span
 from crewtrace.usage import Totals, Usage
 
 
-@dataclass
+@dataclass(slots=True)
 class Root:
     """One top-level tree (normally one crew kickoff or flow): what is still open in it."""
 
@@ -21,7 +21,7 @@ class Root:
     failure_type: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     """One span, keyed by the event_id of the CrewAI event that started it."""
 

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 PRICES_ENV = "CREWTRACE_PRICES"
 _PER = 1_000_000
+_MAX_REMEMBERED = 4096  # distinct (model, provider) lookups a table remembers
 # A dated or versioned release of a model in the table: gpt-4o-2024-08-06, claude-3-5-haiku-20241022, -001.
 _SUFFIX = re.compile(r"^-(\d{4}-?\d{2}-?\d{2}|\d{3,4}|latest|v\d+(:\d+)?)$")
 _PROVIDER_ALIASES = {
@@ -78,6 +79,7 @@ class PriceTable:
         self._free = free
         self._noticed: set[str] = set()
         self._lock = threading.Lock()
+        self._found: dict[tuple[str | None, str | None], Price | None] = {}  # find()'s answers, misses too
 
     @classmethod
     def load(cls, override: str | Path | Mapping[str, Any] | None = None) -> PriceTable:
@@ -101,7 +103,19 @@ class PriceTable:
         return cls(by_provider, anywhere, frozenset(free))
 
     def find(self, model: str | None, provider: str | None) -> Price | None:
-        """The price of a model, or None when the table does not know it."""
+        """The price of a model, or None when the table does not know it (answers are remembered: a miss or
+        a dated name scans the table, and the same few models are asked for on every call)."""
+        key = (model, provider)
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        found = self._lookup(model, provider)
+        if len(self._found) < _MAX_REMEMBERED:
+            self._found[key] = found
+        return found
+
+    def _lookup(self, model: str | None, provider: str | None) -> Price | None:
         if not model:
             return None
         name = model.lower()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -241,24 +241,30 @@ def _parts(content: Any) -> list[dict[str, Any]]:
     return [{"type": "text", "content": to_text(content)}]
 
 
-def chat_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Split CrewAI's messages into (system instruction parts, input messages) in the GenAI JSON shape."""
+def _message(raw: Any) -> dict[str, Any]:
+    """One CrewAI message in the GenAI JSON shape."""
+    if not isinstance(raw, Mapping):
+        return {"role": "user", "parts": _parts(raw)}
+    return {"role": str(raw.get("role", "user")), "parts": _parts(raw.get("content"))}
+
+
+def _split(messages: Any) -> tuple[list[Any], list[Any]]:
+    """CrewAI's messages as (system messages, the others), not yet converted: only those kept are."""
     if messages is None:
         return [], []
+    system: list[Any] = []
+    others: list[Any] = []
+    for message in messages if isinstance(messages, list) else [messages]:
+        (system if isinstance(message, Mapping) and message.get("role") == "system" else others).append(message)
+    return system, others
+
+
+def chat_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split CrewAI's messages into (system instruction parts, input messages) in the GenAI JSON shape."""
     if isinstance(messages, str):
         return [], [{"role": "user", "parts": [{"type": "text", "content": messages}]}]
-    system: list[dict[str, Any]] = []
-    inputs: list[dict[str, Any]] = []
-    for message in messages if isinstance(messages, list) else [messages]:
-        if not isinstance(message, Mapping):
-            inputs.append({"role": "user", "parts": _parts(message)})
-            continue
-        role = str(message.get("role", "user"))
-        if role == "system":
-            system.extend(_parts(message.get("content")))
-        else:
-            inputs.append({"role": role, "parts": _parts(message.get("content"))})
-    return system, inputs
+    system, inputs = _split(messages)
+    return [part for m in system for part in _parts(m.get("content"))], [_message(m) for m in inputs]
 
 
 def _clipped_parts(policy: ContentPolicy, parts: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
@@ -272,15 +278,20 @@ def _clipped_parts(policy: ContentPolicy, parts: list[dict[str, Any]], limit: in
     return clipped
 
 
-def _json(policy: ContentPolicy, messages: list[dict[str, Any]]) -> str | None:
+def _json(
+    policy: ContentPolicy, messages: Sequence[Any], convert: Callable[[Any], dict[str, Any]] | None = None
+) -> str | None:
     """GenAI messages as JSON that stays valid and within ``max_length``: each part's text is clipped,
-    and the most recent messages are kept, older ones replaced by a note of how many were left out."""
+    and the most recent messages are kept, older ones replaced by a note of how many were left out.
+    ``convert`` turns a raw message into the GenAI shape; only the messages kept are converted, so a long
+    conversation costs no more than the budget."""
     if not policy.capture or not messages:
         return None
     budget = policy.max_length
     kept: list[str] = []
     used = 2
-    for message in reversed(messages):
+    for raw in reversed(messages):
+        message = convert(raw) if convert is not None else raw
         if "parts" in message:
             message = {**message, "parts": _clipped_parts(policy, message["parts"], max(budget - used, 256))}
         else:  # a bare part (system instructions)
@@ -289,8 +300,10 @@ def _json(policy: ContentPolicy, messages: list[dict[str, Any]]) -> str | None:
         if kept and used + len(encoded) > budget:
             left_out = len(messages) - len(kept)
             note: dict[str, Any] = {"type": "text", "content": f"…[{left_out} earlier messages truncated]"}
-            if "parts" in messages[0]:
-                note = {"role": str(messages[0].get("role", "user")), "parts": [note]}
+            first = messages[0]
+            if convert is not None or "parts" in first:  # messages, not bare parts: the note is a message too
+                role = first.get("role", "user") if isinstance(first, Mapping) else "user"
+                note = {"role": str(role), "parts": [note]}
             kept.append(json.dumps(note, ensure_ascii=False))
             break
         kept.append(encoded)
@@ -322,9 +335,14 @@ def llm_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
         attrs[A.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stops]
     put(attrs, A.LLM_CALL_ID, getattr(event, "call_id", None))
     put(attrs, A.LLM_STREAM, getattr(event, "stream", None))
-    system, inputs = chat_messages(getattr(event, "messages", None))
-    put(attrs, A.GEN_AI_SYSTEM_INSTRUCTIONS, _json(policy, system))
-    put(attrs, A.GEN_AI_INPUT_MESSAGES, _json(policy, inputs))
+    if policy.capture:
+        messages = getattr(event, "messages", None)
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        system, inputs = _split(messages)
+        parts = [part for m in system for part in _parts(m.get("content"))]
+        put(attrs, A.GEN_AI_SYSTEM_INSTRUCTIONS, _json(policy, parts))
+        put(attrs, A.GEN_AI_INPUT_MESSAGES, _json(policy, inputs, _message))
     return SpanStart(f"{A.OP_CHAT} {model or 'unknown'}", SpanKind.CLIENT, attrs)
 
 

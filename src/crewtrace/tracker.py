@@ -289,6 +289,7 @@ class SpanTracker:
         except Exception as exc:  # noqa: BLE001 - a span with less detail beats a hole in the tree
             self._fault(exc, f"describe a {unit} span")
             spec = S.SpanStart(unit, SpanKind.INTERNAL, {})
+        start_ns = timestamp_ns(event)
         if unit == C.LLM and parent is not None and span_made_elsewhere(source):
             # The SDK's own instrumentation makes this call's span: stand in with the parent's context, so
             # that span is the parent's child, and record nothing of our own.
@@ -299,9 +300,9 @@ class SpanTracker:
                 context=parent_ctx,
                 kind=spec.kind,
                 attributes=spec.attributes,
-                start_time=timestamp_ns(event),
+                start_time=start_ns,
             )
-        node = Node(key, unit, span, root, timestamp_ns(event), parent)
+        node = Node(key, unit, span, root, start_ns, parent)
         self._accounts.started(node, spec.attributes)
         if parent is not None:
             parent.child_starts.append(node.start_ns)
@@ -445,6 +446,8 @@ class SpanTracker:
             self._log_once("dropped", "crewtrace: dropped events waiting for unknown event %s", dropped)
 
     def _release(self, key: str) -> None:
+        if not self._waiting:
+            return  # the usual case, live: nothing ever waits
         waiting = self._waiting.pop(key, None) or []
         # Starts before ends: a span whose end was early must see its waiting children open, and wait for them.
         waiting.sort(key=lambda item: getattr(item.event, "type", None) in C.END_EVENTS)

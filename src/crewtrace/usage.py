@@ -60,9 +60,11 @@ def _int(value: Any) -> int | None:
 
 def _first(data: Mapping[str, Any], *keys: str) -> int | None:
     for key in keys:
-        found = _int(data.get(key))
-        if found is not None:
-            return found
+        value = data.get(key)
+        if value is not None:  # most keys are absent: skip the conversion for them
+            found = _int(value)
+            if found is not None:
+                return found
     return None
 
 
@@ -151,16 +153,21 @@ class Totals:
             self.cost_usd += cost_usd
 
     def attributes(self) -> dict[str, int | float]:
-        """The crewai.usage.* attributes; no cost when no call beneath had a known price."""
+        """The crewai.usage.* attributes; no cost when no call beneath had a known price, no cache or reasoning
+        counts when they are 0."""
         attrs: dict[str, int | float] = {
             A.USAGE_INPUT_TOKENS: self.input_tokens,
             A.USAGE_OUTPUT_TOKENS: self.output_tokens,
             A.USAGE_TOTAL_TOKENS: self.input_tokens + self.output_tokens,
-            A.USAGE_CACHE_READ_INPUT_TOKENS: self.cache_read_input_tokens,
-            A.USAGE_CACHE_WRITE_INPUT_TOKENS: self.cache_write_input_tokens,
-            A.USAGE_REASONING_OUTPUT_TOKENS: self.reasoning_output_tokens,
             A.USAGE_REQUESTS: self.requests,
         }
+        # Absent when 0, as on the LLM spans: most models report none, and each attribute costs every span.
+        if self.cache_read_input_tokens:
+            attrs[A.USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read_input_tokens
+        if self.cache_write_input_tokens:
+            attrs[A.USAGE_CACHE_WRITE_INPUT_TOKENS] = self.cache_write_input_tokens
+        if self.reasoning_output_tokens:
+            attrs[A.USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning_output_tokens
         if self.unpriced_requests:
             attrs[A.USAGE_UNPRICED_REQUESTS] = self.unpriced_requests
         if self.requests > self.unpriced_requests:
