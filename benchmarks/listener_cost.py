@@ -1,23 +1,36 @@
 """CPU cost of handling each kind of CrewAI event: the events of real runs, replayed through crewtrace's
-listener (tracker, span builders, context handling) into an SDK provider with a batching processor."""
+listener (tracker, span builders, context handling) into an SDK provider with a batching processor.
+
+Also the work per event as the crew grows, counted in Python bytecode instructions: unlike CPU time on a
+shared machine, the count is the same on every run, so it shows whether the work per event stays flat.
+"""
 
 from __future__ import annotations
 
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 
 class _Null(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return SpanExportResult.SUCCESS
+
+
+class _Ended(SpanProcessor):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.count += 1
 
 
 class _Recorder:
@@ -36,8 +49,7 @@ class _Recorder:
         return None
 
 
-def record() -> list[tuple[Any, Any]]:
-    """The events of the benchmark workloads, in emission order."""
+def _environment() -> None:
     for key, value in {
         "CREWAI_DISABLE_TELEMETRY": "true",
         "CREWAI_TRACING_ENABLED": "false",
@@ -45,6 +57,11 @@ def record() -> list[tuple[Any, Any]]:
     }.items():
         os.environ.setdefault(key, value)
     os.environ.setdefault("CREWAI_STORAGE_DIR", tempfile.mkdtemp(prefix="crewtrace-bench-"))
+
+
+def record(crews: Sequence[Any] | None = None) -> list[tuple[Any, Any]]:
+    """The events of ``crews`` (default: the benchmark workloads) in emission order."""
+    _environment()
     from benchmarks.workloads import WORKLOADS
     from crewtrace.listener import CrewAIEventListener
 
@@ -52,29 +69,73 @@ def record() -> list[tuple[Any, Any]]:
     listener = CrewAIEventListener(recorder)  # type: ignore[arg-type]
     listener.register()
     try:
-        for build in WORKLOADS.values():
-            build().kickoff()
+        for crew in crews if crews is not None else [build() for build in WORKLOADS.values()]:
+            crew.kickoff()
     finally:
         listener.unregister()
     return recorder.events  # the listener hands events over in emission order
 
 
-def per_event_cost(repeats: int = 30) -> dict[str, dict[str, float]]:
-    """Median microseconds of CPU per event kind, over ``repeats`` replays of the recorded runs."""
+def _tracker() -> tuple[Any, Any, _Ended]:
     from crewtrace.listener import CrewAIEventListener, scope_starting_types
     from crewtrace.pricing import PriceTable
     from crewtrace.tracker import SpanTracker
 
+    provider = TracerProvider()
+    ended = _Ended()
+    provider.add_span_processor(ended)
+    provider.add_span_processor(BatchSpanProcessor(_Null()))
+    tracker = SpanTracker(
+        provider.get_tracer("bench"), prices=PriceTable.load(), transparent_types=scope_starting_types(), live=True
+    )
+    return provider, CrewAIEventListener(tracker), ended
+
+
+def instructions_per_event(grid: Sequence[tuple[int, int]]) -> list[dict[str, float]]:
+    """For each (tasks, LLM calls per task): bytecode instructions crewtrace's listener (and the SDK calls it
+    makes) executes per event and per span, counted over one replay of that crew's events."""
+    _environment()
+    from benchmarks.workloads import scaled
+
+    rows = []
+    for tasks, calls in grid:
+        events = record([scaled(tasks, calls)])
+        provider, listener, ended = _tracker()
+        count = 0
+
+        def tracer(frame: Any, event: str, arg: Any) -> Any:
+            nonlocal count
+            frame.f_trace_opcodes = True
+            if event == "opcode":
+                count += 1
+            return tracer
+
+        sys.settrace(tracer)
+        try:
+            for source, event in events:
+                listener.on_event(source, event)
+        finally:
+            sys.settrace(None)
+        provider.shutdown()
+        spans = ended.count
+        rows.append(
+            {
+                "tasks": tasks,
+                "calls": calls,
+                "events": len(events),
+                "per_event": count / len(events),
+                "per_span": count / spans if spans else float("nan"),
+            }
+        )
+    return rows
+
+
+def per_event_cost(repeats: int = 30) -> dict[str, dict[str, float]]:
+    """Median microseconds of CPU per event kind, over ``repeats`` replays of the recorded runs."""
     events = record()
     samples: dict[str, list[float]] = defaultdict(list)
-    prices = PriceTable.load()
     for _ in range(repeats):
-        provider = TracerProvider()
-        provider.add_span_processor(BatchSpanProcessor(_Null()))
-        tracker = SpanTracker(
-            provider.get_tracer("bench"), prices=prices, transparent_types=scope_starting_types(), live=True
-        )
-        listener = CrewAIEventListener(tracker)
+        provider, listener, _ = _tracker()
         for source, event in events:
             start = time.thread_time_ns()
             listener.on_event(source, event)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -29,10 +30,14 @@ from typing import Any
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from benchmarks.listener_cost import per_event_cost
+from benchmarks.listener_cost import instructions_per_event, per_event_cost
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ("none", "crewtrace", "openinference", "openinference_events", "openllmetry")
+VARIANTS = ("none", "crewtrace", "sdk_floor", "openinference", "openinference_events", "openllmetry")
+ALTERNATIVES = ("openinference", "openinference_events", "openllmetry")
+# Measured rounds per workload (full run): a kickoff's CPU time varies by ~10% between rounds on this kind of
+# machine, so a median paired difference of a few ms needs on the order of a hundred rounds.
+ROUNDS = {"demo": 150, "twenty_tasks": 30, "hierarchical": 100}
 DISTRIBUTIONS = {
     "crewtrace": "crewtrace",
     "openinference": "openinference-instrumentation-crewai",
@@ -153,24 +158,35 @@ def interleaved(workers: Sequence[Worker], command: str, rounds: int, warmup: in
     return results
 
 
-def overhead(results: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
-    """Per variant: median CPU and wall per kickoff, median paired difference to ``none``, spans, per span."""
+def median_ci(values: Sequence[float], resamples: int = 2000) -> tuple[float, float]:
+    """A 95% bootstrap confidence interval of the median (seeded: the same data gives the same interval)."""
+    if len(values) < 2:
+        return (values[0], values[0]) if values else (float("nan"), float("nan"))
+    draw = random.Random(0)
+    medians = sorted(statistics.median(draw.choices(values, k=len(values))) for _ in range(resamples))
+    return medians[int(resamples * 0.025)], medians[int(resamples * 0.975) - 1]
+
+
+def overhead(results: dict[str, list[dict]]) -> dict[str, dict[str, Any]]:
+    """Per variant: median CPU and wall per kickoff, median paired difference to ``none`` with its 95%
+    confidence interval, spans, and CPU per span."""
     base = results["none"]
     table = {}
     for variant, runs in results.items():
         diffs = [r["cpu"] - b["cpu"] for r, b in zip(runs, base, strict=True)]
         cpu_diff = statistics.median(diffs)
-        quartiles = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else [cpu_diff, cpu_diff, cpu_diff]
+        low, high = median_ci(diffs)
         wall_diff = statistics.median(r["wall"] - b["wall"] for r, b in zip(runs, base, strict=True))
         spans = statistics.median(r["spans"] for r in runs)
         table[variant] = {
             "cpu_ms": statistics.median(r["cpu"] for r in runs) * 1e3,
             "wall_ms": statistics.median(r["wall"] for r in runs) * 1e3,
             "cpu_overhead_ms": cpu_diff * 1e3,
-            "cpu_overhead_iqr_ms": (quartiles[2] - quartiles[0]) * 1e3,  # the noise of the paired differences
+            "cpu_overhead_ci_ms": (low * 1e3, high * 1e3),
             "wall_overhead_ms": wall_diff * 1e3,
             "spans": spans,
             "us_per_span": (cpu_diff * 1e6 / spans) if spans else float("nan"),
+            "rounds": len(runs),
         }
     return table
 
@@ -193,18 +209,49 @@ def throughput(sink: Sink, quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+def _json_of(module: str, *args: str) -> dict[str, Any]:
+    """Run ``python -m module args`` and read the JSON line it ends with."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=900, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def export_costs() -> dict[str, float]:
+    """CPU µs per span of producing, encoding and serialising it (benchmarks/throughput.py costs)."""
+    return _json_of("benchmarks.throughput", "costs")
+
+
+def memory(quick: bool) -> dict[str, Any]:
+    """Memory per in-flight crew: what crewtrace adds while ``crews`` crews wait mid-run (benchmarks/memory.py),
+    from the difference between two crew counts, so that what does not grow with the crews cancels out."""
+    few, many = (2, 6) if quick else (10, 30)
+    held = {
+        (v, n): _json_of("benchmarks.memory", v, str(n))["bytes"] for v in ("none", "crewtrace") for n in (few, many)
+    }
+    extra = {n: held[("crewtrace", n)] - held[("none", n)] for n in (few, many)}
+    return {
+        "crews": [few, many],
+        "per_crew_bytes": (extra[many] - extra[few]) / (many - few),
+        "crewai_per_crew_bytes": (held[("none", many)] - held[("none", few)]) / (many - few),
+    }
+
+
 def scaling(workers: Sequence[Worker], quick: bool) -> list[dict[str, Any]]:
     grid = (
         [(1, 2), (10, 2), (25, 2)]
         if quick
         else [(1, 2), (10, 2), (25, 2), (50, 2), (100, 2), (10, 10), (10, 25), (10, 50)]
     )
-    rounds = 1 if quick else 5
+    rounds = 1 if quick else 10
     rows = []
-    pair = [w for w in workers if w.variant in ("none", "crewtrace")]
+    pair = [w for w in workers if w.variant in ("none", "crewtrace")]  # sdk_floor replays only whole workloads
     for tasks, calls in grid:
         table = overhead(interleaved(pair, f"scaled {tasks} {calls}", rounds, 1))["crewtrace"]
         rows.append({"tasks": tasks, "calls": calls, **table})
+    for row, counted in zip(rows, instructions_per_event(grid), strict=True):
+        row["instructions_per_event"] = counted["per_event"]
+        row["instructions_per_span"] = counted["per_span"]
     return rows
 
 
@@ -223,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few rounds only (a smoke run, as in CI)")
     parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md and docs/benchmarks.png")
     args = parser.parse_args(argv)
-    rounds, warmup = (3, 1) if args.quick else (15, 3)
+    warmup = 1 if args.quick else 3
+    rounds = {workload: 3 if args.quick else n for workload, n in ROUNDS.items()}
     report: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, {platform.python_implementation()} "
@@ -237,8 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         report["missing"] = [w.variant for w in workers if not w.ready]
         try:
             report["overhead"] = {
-                workload: overhead(interleaved(live, f"run {workload}", rounds, warmup))
-                for workload in ("demo", "twenty_tasks", "hierarchical")
+                workload: overhead(interleaved(live, f"run {workload}", rounds[workload], warmup))
+                for workload in ROUNDS
             }
             report["scaling"] = scaling(live, args.quick)
         finally:
@@ -246,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
                 worker.close()
         report["listener"] = per_event_cost(repeats=3 if args.quick else 30)
         report["throughput"] = throughput(sink, args.quick)
+    report["export_costs"] = export_costs()
+    report["memory"] = memory(args.quick)
     print(json.dumps(report, indent=2))
     if args.write:
         from benchmarks.report import write

@@ -2,7 +2,9 @@
 
 Variants: ``none`` (no instrumentation), ``crewtrace``, ``openinference`` and ``openinference_events``
 (openinference-instrumentation-crewai, in its default and its event-listener mode), ``openllmetry``
-(opentelemetry-instrumentation-crewai). Each exports through the SDK's batching
+(opentelemetry-instrumentation-crewai), and ``sdk_floor``: an uninstrumented kickoff followed by the spans
+crewtrace made for that workload (recorded once, same names, attributes and events) replayed through the
+SDK alone, the lower bound of what any tracer emitting that tree pays. Each exports through the SDK's batching
 processor and OTLP/gRPC exporter to the driver's receiver. The driver sends one command per line on stdin
 (``run WORKLOAD`` or ``scaled TASKS CALLS``); the worker answers one JSON line: CPU seconds (all threads of
 the process, the export thread included), wall seconds, and spans emitted, for one kickoff and its export.
@@ -23,9 +25,11 @@ os.environ.update(
     CREWAI_STORAGE_DIR=tempfile.mkdtemp(prefix="crewtrace-bench-"),
 )
 
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from benchmarks.workloads import WORKLOADS, scaled
 
@@ -52,8 +56,40 @@ def instrument(variant: str, provider: TracerProvider) -> None:
         from opentelemetry.instrumentation.crewai import CrewAIInstrumentor
 
         CrewAIInstrumentor().instrument(tracer_provider=provider)
-    elif variant != "none":
+    elif variant not in ("none", "sdk_floor"):
         raise SystemExit(f"unknown variant {variant!r}")
+
+
+def recorded_spans(workload: str) -> list[ReadableSpan]:
+    """The spans crewtrace makes for one kickoff of ``workload``, in start order."""
+    from crewtrace import CrewAIInstrumentor
+
+    provider = TracerProvider()
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    CrewAIInstrumentor().instrument(tracer_provider=provider)
+    try:
+        WORKLOADS[workload]().kickoff()
+    finally:
+        CrewAIInstrumentor().uninstrument()
+    return sorted(memory.get_finished_spans(), key=lambda span: span.start_time or 0)
+
+
+def replay(tracer: trace.Tracer, spans: list[ReadableSpan]) -> None:
+    """Start, annotate and end ``spans`` again through ``tracer``, parents before children."""
+    made: dict[int, trace.Span] = {}
+    for old in spans:
+        parent = made.get(old.parent.span_id) if old.parent is not None else None
+        context = trace.set_span_in_context(parent) if parent is not None else None
+        span = tracer.start_span(
+            old.name, context=context, kind=old.kind, attributes=old.attributes, start_time=old.start_time
+        )
+        for event in old.events:
+            span.add_event(event.name, event.attributes, timestamp=event.timestamp)
+        span.set_status(old.status)
+        made[old.context.span_id] = span
+    for old in sorted(spans, key=lambda span: span.end_time or 0):
+        made[old.context.span_id].end(end_time=old.end_time)
 
 
 def main() -> None:
@@ -63,16 +99,23 @@ def main() -> None:
     processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True))
     provider.add_span_processor(counter)
     provider.add_span_processor(processor)
-    instrument(variant, provider)
+    floors: dict[str, list[ReadableSpan]] = {}
+    if variant != "sdk_floor":
+        instrument(variant, provider)
+    tracer = provider.get_tracer("crewtrace")
     print(json.dumps({"ready": variant}), flush=True)
     for line in sys.stdin:
         words = line.split()
         if not words or words[0] == "quit":
             break
         crew = WORKLOADS[words[1]]() if words[0] == "run" else scaled(int(words[1]), int(words[2]))
+        if variant == "sdk_floor" and words[0] == "run" and words[1] not in floors:
+            floors[words[1]] = recorded_spans(words[1])
         before = counter.count
         cpu, wall = time.process_time(), time.perf_counter()
         crew.kickoff()
+        if variant == "sdk_floor" and words[0] == "run":
+            replay(tracer, floors[words[1]])
         processor.force_flush(30_000)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         print(json.dumps({"cpu": cpu, "wall": wall, "spans": counter.count - before}), flush=True)
