@@ -171,7 +171,7 @@ def test_agent_thoughts_are_events_on_the_llm_spans_that_produced_them(memory):
 
 def test_long_conversations_stay_valid_json_within_the_limit_keeping_the_latest_messages():
     from crewtrace.content import ContentPolicy
-    from crewtrace.spans import chat_messages, llm_start
+    from crewtrace.spans import _split, llm_start
 
     class Event:
         type = "llm_call_started"
@@ -191,7 +191,7 @@ def test_long_conversations_stay_valid_json_within_the_limit_keeping_the_latest_
     one = json.loads(llm_start(object(), huge, ContentPolicy(max_length=1000)).attributes[A.GEN_AI_INPUT_MESSAGES])
     content = one[0]["parts"][0]["content"]
     assert content.startswith("x" * 900) and content.endswith(" chars]") and len(content) < 1100
-    assert chat_messages(None) == ([], [])
+    assert _split(None) == ([], [])
 
 
 def test_only_the_messages_kept_are_converted_and_none_with_capture_off(monkeypatch):

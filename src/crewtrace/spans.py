@@ -21,6 +21,8 @@ from crewtrace.content import ContentPolicy, to_text
 from crewtrace.usage import normalize_usage
 
 Attributes = dict[str, AttributeValue]
+# One encoder for every message: json.dumps with options builds a new JSONEncoder on each call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 @dataclass
@@ -252,19 +254,13 @@ def _split(messages: Any) -> tuple[list[Any], list[Any]]:
     """CrewAI's messages as (system messages, the others), not yet converted: only those kept are."""
     if messages is None:
         return [], []
+    if isinstance(messages, str):
+        return [], [{"role": "user", "content": messages}]
     system: list[Any] = []
     others: list[Any] = []
     for message in messages if isinstance(messages, list) else [messages]:
         (system if isinstance(message, Mapping) and message.get("role") == "system" else others).append(message)
     return system, others
-
-
-def chat_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Split CrewAI's messages into (system instruction parts, input messages) in the GenAI JSON shape."""
-    if isinstance(messages, str):
-        return [], [{"role": "user", "parts": [{"type": "text", "content": messages}]}]
-    system, inputs = _split(messages)
-    return [part for m in system for part in _parts(m.get("content"))], [_message(m) for m in inputs]
 
 
 def _clipped_parts(policy: ContentPolicy, parts: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
@@ -296,7 +292,7 @@ def _json(
             message = {**message, "parts": _clipped_parts(policy, message["parts"], max(budget - used, 256))}
         else:  # a bare part (system instructions)
             message = _clipped_parts(policy, [message], max(budget - used, 256))[0]
-        encoded = json.dumps(message, ensure_ascii=False, default=str)
+        encoded = _ENCODE(message)
         if kept and used + len(encoded) > budget:
             left_out = len(messages) - len(kept)
             note: dict[str, Any] = {"type": "text", "content": f"…[{left_out} earlier messages truncated]"}
@@ -304,7 +300,7 @@ def _json(
             if convert is not None or "parts" in first:  # messages, not bare parts: the note is a message too
                 role = first.get("role", "user") if isinstance(first, Mapping) else "user"
                 note = {"role": str(role), "parts": [note]}
-            kept.append(json.dumps(note, ensure_ascii=False))
+            kept.append(_ENCODE(note))
             break
         kept.append(encoded)
         used += len(encoded) + 1
@@ -335,11 +331,8 @@ def llm_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
         attrs[A.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stops]
     put(attrs, A.LLM_CALL_ID, getattr(event, "call_id", None))
     put(attrs, A.LLM_STREAM, getattr(event, "stream", None))
-    if policy.capture:
-        messages = getattr(event, "messages", None)
-        if isinstance(messages, str):
-            messages = [{"role": "user", "content": messages}]
-        system, inputs = _split(messages)
+    if policy.capture:  # else no message is read at all
+        system, inputs = _split(getattr(event, "messages", None))
         parts = [part for m in system for part in _parts(m.get("content"))]
         put(attrs, A.GEN_AI_SYSTEM_INSTRUCTIONS, _json(policy, parts))
         put(attrs, A.GEN_AI_INPUT_MESSAGES, _json(policy, inputs, _message))
