@@ -97,3 +97,17 @@ def test_rollups_leave_out_cache_and_reasoning_counts_that_are_zero():
     attrs = totals.attributes()
     assert attrs[A.USAGE_CACHE_READ_INPUT_TOKENS] == 40 and attrs[A.USAGE_REASONING_OUTPUT_TOKENS] == 3
     assert A.USAGE_CACHE_WRITE_INPUT_TOKENS not in attrs and attrs[A.USAGE_UNPRICED_REQUESTS] == 1
+
+
+def test_totals_merge_into_a_parent_or_start_it():
+    child = Totals()
+    child.add(Usage(input_tokens=10, output_tokens=2, cache_read_input_tokens=4), 0.25)
+    child.add(Usage(input_tokens=5, output_tokens=1), None)
+    started = child.merged_into(None)
+    assert started is not child and started == child
+    parent = Totals()
+    parent.add(Usage(input_tokens=1, output_tokens=1), 0.5)
+    merged = child.merged_into(parent)
+    assert merged is parent
+    assert (merged.input_tokens, merged.output_tokens, merged.cache_read_input_tokens) == (16, 4, 4)
+    assert (merged.requests, merged.unpriced_requests, merged.cost_usd) == (3, 1, 0.75)

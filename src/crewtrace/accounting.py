@@ -12,7 +12,6 @@ from crewtrace.nodes import Node
 from crewtrace.pricing import PriceTable
 from crewtrace.usage import Totals, Usage, normalize_usage
 
-_MAX_DEPTH = 256
 # Span attributes that each unit's metrics are split by (low cardinality: names, never ids or text).
 _METRIC_DIMENSIONS = {
     C.LLM: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_REQUEST_MODEL),
@@ -54,6 +53,9 @@ class Accounting:
             return
         if node.totals is not None:
             node.span.set_attributes(node.totals.attributes())
+            # Children always close before their parent, so each level hands its sum up once.
+            if node.parent is not None:
+                node.parent.totals = node.totals.merged_into(node.parent.totals)
         metrics = self._metrics
         if metrics is None:
             return
@@ -71,14 +73,10 @@ class Accounting:
             cost = self._prices.cost(node.model, node.provider, node.usage)
         if cost is not None:
             node.span.set_attribute(A.LLM_COST_USD, cost)
-        ancestor = node.parent
-        for _ in range(_MAX_DEPTH):
-            if ancestor is None:
-                break
-            if ancestor.totals is None:
-                ancestor.totals = Totals()
-            ancestor.totals.add(node.usage, cost)
-            ancestor = ancestor.parent
+        if node.parent is not None:  # the parent hands it on when it closes (closing above)
+            if node.parent.totals is None:
+                node.parent.totals = Totals()
+            node.parent.totals.add(node.usage, cost)
         if self._metrics is not None:
             if node.span.is_recording():  # else the SDK's own instrumentation records the GenAI metrics
                 self._metrics.record_llm(node.dims, node.usage, seconds, node.error_type)

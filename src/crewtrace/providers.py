@@ -7,6 +7,7 @@ by its own GenAI instrumentation, that instrumentation's span is the LLM span: c
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
@@ -49,11 +50,18 @@ _NATIVE_SDKS = {
 def sdks_of(llm: Any) -> tuple[str, ...]:
     """The SDKs a CrewAI LLM's calls go through, as far as crewtrace knows them (none for a custom BaseLLM)."""
     module = type(llm).__module__
+    if module == "crewai.llm":
+        # It talks HTTP itself when on litellm: the openai SDK's instrumentation never sees its calls.
+        return ("litellm",) if getattr(llm, "is_litellm", False) else ()
+    return _native_sdks(module)
+
+
+@functools.lru_cache(maxsize=256)
+def _native_sdks(module: str) -> tuple[str, ...]:
+    """The SDK of a CrewAI native provider's module (asked on every LLM call, so remembered)."""
     for package, sdk in _NATIVE_SDKS.items():
         if module.startswith(package):
             return (sdk,)
-    if module == "crewai.llm" and getattr(llm, "is_litellm", False):
-        return ("litellm",)  # it talks HTTP itself: the openai SDK's instrumentation never sees its calls
     return ()
 
 

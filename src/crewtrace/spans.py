@@ -307,23 +307,30 @@ def _json(
     return "[" + ",".join(reversed(kept)) + "]"
 
 
+# gen_ai.request.* attribute -> the llm_call_started field it comes from.
+_REQUEST_PARAMETERS = (
+    (A.GEN_AI_REQUEST_TEMPERATURE, "temperature"),
+    (A.GEN_AI_REQUEST_TOP_P, "top_p"),
+    (A.GEN_AI_REQUEST_MAX_TOKENS, "max_tokens"),
+    (A.GEN_AI_REQUEST_SEED, "seed"),
+    (A.GEN_AI_REQUEST_FREQUENCY_PENALTY, "frequency_penalty"),
+    (A.GEN_AI_REQUEST_PRESENCE_PENALTY, "presence_penalty"),
+    (A.GEN_AI_REQUEST_CHOICE_COUNT, "n"),
+)
+_INTEGER_PARAMETERS = frozenset({A.GEN_AI_REQUEST_MAX_TOKENS, A.GEN_AI_REQUEST_SEED})
+
+
 def llm_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
     """llm_call_started: ``chat {model}``, kind CLIENT."""
     model = getattr(event, "model", None) or _model_of(source)
     attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_CHAT}
     put(attrs, A.GEN_AI_REQUEST_MODEL, model)
     put(attrs, A.GEN_AI_PROVIDER_NAME, provider_of(source, model))
-    for key, name in (
-        (A.GEN_AI_REQUEST_TEMPERATURE, "temperature"),
-        (A.GEN_AI_REQUEST_TOP_P, "top_p"),
-        (A.GEN_AI_REQUEST_MAX_TOKENS, "max_tokens"),
-        (A.GEN_AI_REQUEST_SEED, "seed"),
-        (A.GEN_AI_REQUEST_FREQUENCY_PENALTY, "frequency_penalty"),
-        (A.GEN_AI_REQUEST_PRESENCE_PENALTY, "presence_penalty"),
-        (A.GEN_AI_REQUEST_CHOICE_COUNT, "n"),
-    ):
+    for key, name in _REQUEST_PARAMETERS:
         value = getattr(event, name, None)
-        if isinstance(value, float) and key in (A.GEN_AI_REQUEST_MAX_TOKENS, A.GEN_AI_REQUEST_SEED):
+        if value is None:  # most calls set few of them
+            continue
+        if isinstance(value, float) and key in _INTEGER_PARAMETERS:
             value = int(value) if value.is_integer() else None
         put(attrs, key, value)
     stops = getattr(event, "stop_sequences", None)

@@ -17,6 +17,16 @@ _ATTRIBUTE_KEYS = (
     A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
 )
 
+# The names each provider gives each count, in order of preference.
+_CACHE_READ = ("cache_read_input_tokens", "cacheReadInputTokens", "cached_content_token_count")
+_CACHED_PROMPT = ("cached_prompt_tokens", "cached_tokens")
+_CACHE_WRITE = ("cache_creation_input_tokens", "cacheWriteInputTokens", "cache_creation_tokens", "cache_write_tokens")
+_REASONING = ("reasoning_tokens",)
+_OUTPUT = ("completion_tokens", "output_tokens", "outputTokens", "candidates_token_count")
+_THOUGHTS = ("thoughts_token_count",)
+_PROMPT = ("prompt_tokens", "prompt_token_count")
+_UNCACHED_INPUT = ("input_tokens", "inputTokens")
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -58,10 +68,14 @@ def _int(value: Any) -> int | None:
     return None
 
 
-def _first(data: Mapping[str, Any], *keys: str) -> int | None:
+def _first(data: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
+    """The first of ``keys`` that ``data`` holds as a count. Most providers report few of the names looked
+    for: a group none of whose names is there is skipped in one step."""
+    if data.keys().isdisjoint(keys):
+        return None
     for key in keys:
         value = data.get(key)
-        if value is not None:  # most keys are absent: skip the conversion for them
+        if value is not None:
             found = _int(value)
             if found is not None:
                 return found
@@ -92,29 +106,27 @@ def normalize_usage(usage: Any) -> Usage:
     data = _as_mapping(usage)
     if not data:
         return Usage()
-    cache_read = _first(data, "cache_read_input_tokens", "cacheReadInputTokens", "cached_content_token_count")
+    cache_read = _first(data, _CACHE_READ)
     if cache_read is None:
         cache_read = _nested(data, "prompt_tokens_details", "cached_tokens")
     if cache_read is None:
-        cache_read = _first(data, "cached_prompt_tokens", "cached_tokens")
-    cache_write = _first(
-        data, "cache_creation_input_tokens", "cacheWriteInputTokens", "cache_creation_tokens", "cache_write_tokens"
-    )
+        cache_read = _first(data, _CACHED_PROMPT)
+    cache_write = _first(data, _CACHE_WRITE)
     reasoning = _nested(data, "completion_tokens_details", "reasoning_tokens")
     if reasoning is None:
-        reasoning = _first(data, "reasoning_tokens")
-    output = _first(data, "completion_tokens", "output_tokens", "outputTokens", "candidates_token_count")
-    thoughts = _first(data, "thoughts_token_count")
+        reasoning = _first(data, _REASONING)
+    output = _first(data, _OUTPUT)
+    thoughts = _first(data, _THOUGHTS)
     if thoughts is not None:  # Gemini counts thinking apart from the answer; both are output, as OpenAI counts
         reasoning = thoughts if reasoning is None else reasoning
         output = (output or 0) + thoughts
 
-    prompt = _first(data, "prompt_tokens", "prompt_token_count")
+    prompt = _first(data, _PROMPT)
     if prompt is not None:  # OpenAI, Gemini, CrewAI: the prompt count already includes cached input
         input_tokens: int | None = prompt
     else:
         # Anthropic and Bedrock: the input count is only the uncached input; cache reads and writes come on top.
-        input_tokens = _first(data, "input_tokens", "inputTokens")
+        input_tokens = _first(data, _UNCACHED_INPUT)
         if input_tokens is not None:
             input_tokens += (cache_read or 0) + (cache_write or 0)
     return Usage(input_tokens, output, cache_read, cache_write, reasoning)
@@ -151,6 +163,20 @@ class Totals:
             self.unpriced_requests += 1
         else:
             self.cost_usd += cost_usd
+
+    def merged_into(self, other: Totals | None) -> Totals:
+        """``other`` with these totals added (these, when there is no other yet)."""
+        if other is None:
+            return Totals(**vars(self))
+        other.input_tokens += self.input_tokens
+        other.output_tokens += self.output_tokens
+        other.cache_read_input_tokens += self.cache_read_input_tokens
+        other.cache_write_input_tokens += self.cache_write_input_tokens
+        other.reasoning_output_tokens += self.reasoning_output_tokens
+        other.requests += self.requests
+        other.cost_usd += self.cost_usd
+        other.unpriced_requests += self.unpriced_requests
+        return other
 
     def attributes(self) -> dict[str, int | float]:
         """The crewai.usage.* attributes; no cost when no call beneath had a known price, no cache or reasoning
