@@ -217,3 +217,23 @@ def test_only_the_messages_kept_are_converted_and_none_with_capture_off(monkeypa
     converted.clear()
     quiet = spans.llm_start(object(), Event(), ContentPolicy(capture=False)).attributes
     assert A.GEN_AI_INPUT_MESSAGES not in quiet and converted == []
+
+
+def test_leading_system_messages_are_instructions_and_a_later_one_stays_a_message():
+    from crewtrace.content import ContentPolicy
+    from crewtrace.spans import llm_start
+
+    class Event:
+        type = "llm_call_started"
+        model = "m"
+
+        def __init__(self) -> None:
+            self.messages = [
+                {"role": "system", "content": "You are a writer."},
+                {"role": "user", "content": "Write."},
+                {"role": "system", "content": "Be brief."},
+            ]
+
+    attrs = llm_start(object(), Event(), ContentPolicy()).attributes
+    assert json.loads(attrs[A.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "You are a writer."}]
+    assert [m["role"] for m in json.loads(attrs[A.GEN_AI_INPUT_MESSAGES])] == ["user", "system"]

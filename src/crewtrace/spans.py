@@ -251,16 +251,19 @@ def _message(raw: Any) -> dict[str, Any]:
 
 
 def _split(messages: Any) -> tuple[list[Any], list[Any]]:
-    """CrewAI's messages as (system messages, the others), not yet converted: only those kept are."""
+    """CrewAI's messages as (the leading system messages, the rest), not yet converted: only those kept are,
+    so a long conversation costs no more than the budget (a system message further on stays a message)."""
     if messages is None:
         return [], []
     if isinstance(messages, str):
         return [], [{"role": "user", "content": messages}]
-    system: list[Any] = []
-    others: list[Any] = []
-    for message in messages if isinstance(messages, list) else [messages]:
-        (system if isinstance(message, Mapping) and message.get("role") == "system" else others).append(message)
-    return system, others
+    items = messages if isinstance(messages, list) else [messages]
+    lead = 0
+    for message in items:
+        if not (isinstance(message, Mapping) and message.get("role") == "system"):
+            break
+        lead += 1
+    return items[:lead], items[lead:]
 
 
 def _clipped_parts(policy: ContentPolicy, parts: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
