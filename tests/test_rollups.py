@@ -172,3 +172,26 @@ def test_hierarchical_crew_totals_include_manager_and_coworker_calls(memory):
     for span in spans:
         if A.USAGE_REQUESTS in span.attributes:
             assert {k: span.attributes[k] for k in ROLLUP_NAMES} == _llm_sum(spans, span), span.name
+
+
+def test_usage_that_arrives_after_its_parent_closed_still_reaches_the_levels_still_open():
+    from opentelemetry.trace import INVALID_SPAN
+
+    from crewtrace import catalog as C
+    from crewtrace.accounting import Accounting
+    from crewtrace.nodes import Node, Root
+    from crewtrace.usage import Usage
+
+    root = Root("crew")
+    crew = Node("crew", C.CREW, INVALID_SPAN, root, 0)
+    task = Node("task", C.TASK, INVALID_SPAN, root, 1, crew)
+    agent = Node("agent", C.AGENT, INVALID_SPAN, root, 2, task)
+    early = Node("llm1", C.LLM, INVALID_SPAN, root, 3, agent, usage=Usage(100, 10))
+    late = Node("llm2", C.LLM, INVALID_SPAN, root, 5, agent, usage=Usage(7, 3))  # after its agent's span ended
+    accounts = Accounting(PriceTable.load(), None)
+    for node in (early, agent, late, task, crew):
+        accounts.closing(node, 10)
+        node.closed = True
+    assert (agent.totals.input_tokens, agent.totals.requests) == (100, 1)
+    assert (task.totals.input_tokens, task.totals.output_tokens, task.totals.requests) == (107, 13, 2)
+    assert (crew.totals.input_tokens, crew.totals.requests) == (107, 2)

@@ -53,9 +53,10 @@ class Accounting:
             return
         if node.totals is not None:
             node.span.set_attributes(node.totals.attributes())
-            # Children always close before their parent, so each level hands its sum up once.
-            if node.parent is not None:
-                node.parent.totals = node.totals.merged_into(node.parent.totals)
+            # Children close before their parent, so each level hands its sum up once.
+            receiver = node.receiver()
+            if receiver is not None:
+                receiver.totals = node.totals.merged_into(receiver.totals)
         metrics = self._metrics
         if metrics is None:
             return
@@ -73,10 +74,11 @@ class Accounting:
             cost = self._prices.cost(node.model, node.provider, node.usage)
         if cost is not None:
             node.span.set_attribute(A.LLM_COST_USD, cost)
-        if node.parent is not None:  # the parent hands it on when it closes (closing above)
-            if node.parent.totals is None:
-                node.parent.totals = Totals()
-            node.parent.totals.add(node.usage, cost)
+        receiver = node.receiver()
+        if receiver is not None:  # the parent hands it on when it closes (closing above)
+            if receiver.totals is None:
+                receiver.totals = Totals()
+            receiver.totals.add(node.usage, cost)
         if self._metrics is not None:
             if node.span.is_recording():  # else the SDK's own instrumentation records the GenAI metrics
                 self._metrics.record_llm(node.dims, node.usage, seconds, node.error_type)

@@ -44,6 +44,15 @@ class Node:
     first_chunk_ns: int | None = None
     response_ns: int | None = None  # when a provider response was seen (litellm_usage.py)
     totals: Totals | None = None  # any other span: the LLM calls beneath it
+    closed: bool = False  # its span has ended; what arrives from beneath later goes further up
+
+    def receiver(self) -> Node | None:
+        """Where this span's totals go when it closes: its nearest ancestor still open (normally the parent;
+        a child that outlives its parent's span passes them on to the levels still open)."""
+        node = self.parent
+        while node is not None and node.closed:
+            node = node.parent
+        return node
 
     def recording(self) -> Node:
         """This node, or for an LLM call whose span another instrumentation makes, its parent."""

@@ -418,6 +418,7 @@ class SpanTracker:
             self._accounts.closing(node, end_ns)
         except Exception as exc:  # noqa: BLE001 - the span ends even if its accounts could not be made
             self._fault(exc, "add up a span")
+        node.closed = True
         node.span.end(end_time=max(end_ns, node.start_ns))
         self._open.pop(node.key, None)
         self._remember(self._closed, node.key, node)
