@@ -57,6 +57,8 @@ def _environment() -> None:
     }.items():
         os.environ.setdefault(key, value)
     os.environ.setdefault("CREWAI_STORAGE_DIR", tempfile.mkdtemp(prefix="crewtrace-bench-"))
+    if not os.environ.get("HOME", "").startswith(tempfile.gettempdir()):  # CrewAI writes nothing to the user's home
+        os.environ["HOME"] = tempfile.mkdtemp(prefix="crewtrace-bench-home-")
 
 
 def record(crews: Sequence[Any] | None = None) -> list[tuple[Any, Any]]:

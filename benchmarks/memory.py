@@ -15,28 +15,24 @@ import sys
 import tempfile
 import threading
 import tracemalloc
-from collections.abc import Sequence
 
 os.environ.update(
     CREWAI_DISABLE_TELEMETRY="true",
     CREWAI_TRACING_ENABLED="false",
     CREWAI_TESTING="true",
     CREWAI_STORAGE_DIR=tempfile.mkdtemp(prefix="crewtrace-bench-"),
+    HOME=tempfile.mkdtemp(prefix="crewtrace-bench-home-"),  # CrewAI writes nothing to the user's home
 )
 
 from crewai import Agent, Crew, Task
 from crewai.tools import BaseTool
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from benchmarks.listener_cost import _Null
 from crewtrace.offline_llm import OfflineLLM
 
 _WAIT_SECONDS = 300  # bound on every wait
-
-
-class _Null(SpanExporter):
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
 
 
 class _Gate:

@@ -23,6 +23,7 @@ os.environ.update(
     CREWAI_TRACING_ENABLED="false",
     CREWAI_TESTING="true",
     CREWAI_STORAGE_DIR=tempfile.mkdtemp(prefix="crewtrace-bench-"),
+    HOME=tempfile.mkdtemp(prefix="crewtrace-bench-home-"),  # CrewAI writes nothing to the user's home
 )
 
 from opentelemetry import trace
