@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -18,6 +17,8 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from benchmarks.isolation import environment
 
 
 class _Null(SpanExporter):
@@ -49,21 +50,9 @@ class _Recorder:
         return None
 
 
-def _environment() -> None:
-    for key, value in {
-        "CREWAI_DISABLE_TELEMETRY": "true",
-        "CREWAI_TRACING_ENABLED": "false",
-        "CREWAI_TESTING": "true",
-    }.items():
-        os.environ.setdefault(key, value)
-    os.environ.setdefault("CREWAI_STORAGE_DIR", tempfile.mkdtemp(prefix="crewtrace-bench-"))
-    if not os.environ.get("HOME", "").startswith(tempfile.gettempdir()):  # CrewAI writes nothing to the user's home
-        os.environ["HOME"] = tempfile.mkdtemp(prefix="crewtrace-bench-home-")
-
-
 def record(crews: Sequence[Any] | None = None) -> list[tuple[Any, Any]]:
     """The events of ``crews`` (default: the benchmark workloads) in emission order."""
-    _environment()
+    os.environ.update(environment())
     from benchmarks.workloads import WORKLOADS
     from crewtrace.listener import CrewAIEventListener
 
@@ -96,7 +85,7 @@ def _tracker() -> tuple[Any, Any, _Ended]:
 def instructions_per_event(grid: Sequence[tuple[int, int]]) -> list[dict[str, float]]:
     """For each (tasks, LLM calls per task): bytecode instructions crewtrace's listener (and the SDK calls it
     makes) executes per event and per span, counted over one replay of that crew's events."""
-    _environment()
+    os.environ.update(environment())
     from benchmarks.workloads import scaled
 
     rows = []

@@ -12,17 +12,12 @@ import gc
 import json
 import os
 import sys
-import tempfile
 import threading
 import tracemalloc
 
-os.environ.update(
-    CREWAI_DISABLE_TELEMETRY="true",
-    CREWAI_TRACING_ENABLED="false",
-    CREWAI_TESTING="true",
-    CREWAI_STORAGE_DIR=tempfile.mkdtemp(prefix="crewtrace-bench-"),
-    HOME=tempfile.mkdtemp(prefix="crewtrace-bench-home-"),  # CrewAI writes nothing to the user's home
-)
+from benchmarks.isolation import environment
+
+os.environ.update(environment())
 
 from crewai import Agent, Crew, Task
 from crewai.tools import BaseTool

@@ -15,16 +15,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 
-os.environ.update(
-    CREWAI_DISABLE_TELEMETRY="true",
-    CREWAI_TRACING_ENABLED="false",
-    CREWAI_TESTING="true",
-    CREWAI_STORAGE_DIR=tempfile.mkdtemp(prefix="crewtrace-bench-"),
-    HOME=tempfile.mkdtemp(prefix="crewtrace-bench-home-"),  # CrewAI writes nothing to the user's home
-)
+from benchmarks.isolation import environment
+
+os.environ.update(environment())
 
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
