@@ -74,3 +74,19 @@ def subprocess_env(tmp_path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(TEST_ENV, HOME=str(tmp_path), CREWAI_STORAGE_DIR=str(tmp_path / "crewai"))
     return env
+
+
+@pytest.fixture
+def fresh_global_provider(monkeypatch):
+    """Each ``instrument()`` in the test makes its own global TracerProvider, from a clean OTEL_* environment.
+
+    OpenTelemetry sets the global provider once per process; an earlier test's provider would make
+    crewtrace keep that provider's resource. Restored after the test.
+    """
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.util._once import Once
+
+    monkeypatch.setattr(otel_trace, "_TRACER_PROVIDER", None)
+    monkeypatch.setattr(otel_trace, "_TRACER_PROVIDER_SET_ONCE", Once())
+    for key in [k for k in os.environ if k.startswith("OTEL_")]:
+        monkeypatch.delenv(key)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from crewai import Agent, Crew, Task
+from crewai import Agent, Crew, Process, Task
+from crewai.flow.flow import Flow, listen, start
 from crewai.tools import BaseTool
 
 from crewtrace.demo_crew import NotebookTool
@@ -34,6 +35,36 @@ def analyst_crew(llm: Any, name: str) -> Crew:
     agent = Agent(role="Analyst", goal="g", backstory="b", llm=llm, tools=[NotebookTool()])
     task = Task(name="analyse", description="Analyse tracing.", expected_output="x", agent=agent)
     return Crew(name=name, agents=[agent], tasks=[task])
+
+
+def failing_second_call_crew(llm: OfflineLLM) -> Crew:
+    """Two tasks for one agent that does not retry: with ``OfflineLLM(fail_calls=[2])`` the second task fails."""
+    agent = Agent(role="Worker", goal="Do the job", backstory="Reliable.", llm=llm, max_retry_limit=0)
+    first = Task(name="first", description="Do the first part.", expected_output="A result.", agent=agent)
+    second = Task(name="second", description="Do the second part.", expected_output="A result.", agent=agent)
+    return Crew(name="failing", agents=[agent], tasks=[first, second])
+
+
+def hierarchical_crew(llm: OfflineLLM) -> Crew:
+    """A manager delegating one task to a researcher (with a tool) or a writer."""
+    researcher = Agent(role="Researcher", goal="g", backstory="b", llm=llm, tools=[NotebookTool()])
+    writer = Agent(role="Writer", goal="g", backstory="b", llm=llm)
+    task = Task(name="report", description="Research tracing.", expected_output="x")
+    return Crew(
+        name="managed", agents=[researcher, writer], tasks=[task], process=Process.hierarchical, manager_llm=llm
+    )
+
+
+class ReportFlow(Flow):
+    """A flow of two methods; the second runs a one-task crew."""
+
+    @start()
+    def gather(self) -> str:
+        return "tracing"
+
+    @listen(gather)
+    def write(self, topic: str) -> str:
+        return one_task_crew(OfflineLLM(), name="writer-crew").kickoff(inputs={"topic": topic}).raw
 
 
 def children(records: Sequence[SpanRecord], parent: SpanRecord) -> list[SpanRecord]:

@@ -24,20 +24,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from crewai import Agent, Crew, Task
-from opentelemetry import trace as otel_trace
+from crewai import Crew
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.util._once import Once
 
 import crewtrace
 from crewtrace.demo_crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM, OfflineLLMError
 from tests import backends
 from tests.backends import BackendError, MlflowReader, PhoenixReader, SeenSpan, Server, TokenTotals
-from tests.helpers import BrokenTool, one_task_crew
+from tests.helpers import BrokenTool, failing_second_call_crew, one_task_crew
 
+pytestmark = pytest.mark.usefixtures("fresh_global_provider")
 MODEL = "gpt-4o-mini"  # a model both backends (and crewtrace) have a price for
 CHAT = f"chat {MODEL}"
 
@@ -117,20 +116,6 @@ def mlflow_server(tmp_path_factory) -> Iterator[Started]:
     yield from _serve(
         backends.mlflow_server, backends.MLFLOW, tmp_path_factory.mktemp("mlflow"), backends.mlflow_warm_up
     )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_global_provider(monkeypatch):
-    """Each test's ``instrument()`` makes its own global TracerProvider, with the resource the test gives.
-
-    OpenTelemetry sets the global provider once per process; an earlier test's provider would make
-    crewtrace keep that provider's resource (and so Phoenix's project). Restored after the test.
-    """
-    monkeypatch.setattr(otel_trace, "_TRACER_PROVIDER", None)
-    monkeypatch.setattr(otel_trace, "_TRACER_PROVIDER_SET_ONCE", Once())
-    for key in list(os.environ):
-        if key.startswith("OTEL_"):
-            monkeypatch.delenv(key)
 
 
 # --- where a test sends its trace and how it reads it back ------------------------------------------------------
@@ -404,17 +389,10 @@ def test_failing_tool_attempts_are_error_spans_with_exception_events(target):
     assert_trace_record(target, read, errors=3, errors_by_type={"ConnectionError": 3})
 
 
-def _failing_second_call_crew(llm: OfflineLLM) -> Crew:
-    agent = Agent(role="Worker", goal="Do the job", backstory="Reliable.", llm=llm, max_retry_limit=0)
-    first = Task(name="first", description="Do the first part.", expected_output="A result.", agent=agent)
-    second = Task(name="second", description="Do the second part.", expected_output="A result.", agent=agent)
-    return Crew(name="failing", agents=[agent], tasks=[first, second])
-
-
 @pytest.mark.parametrize("target", ["phoenix-grpc", "mlflow-http"], indirect=True)
 def test_failing_llm_call_fails_the_crew_and_counts_only_reported_tokens(target):
     llm = OfflineLLM(model=MODEL, provider="openai", fail_calls=[2])
-    run = run_traced(target, llm, _failing_second_call_crew(llm))
+    run = run_traced(target, llm, failing_second_call_crew(llm))
     assert isinstance(run.error, OfflineLLMError)
     assert len(run.usages) == 1  # the failed call reported nothing
     read = target.read(run.trace_id, len(run.sent), run.expected)

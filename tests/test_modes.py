@@ -6,16 +6,15 @@ import asyncio
 from collections import Counter
 
 import pytest
-from crewai import Agent, Crew, Process, Task
+from crewai import Agent, Crew, Task
 from crewai.events import crewai_event_bus
-from crewai.flow.flow import Flow, listen, start
 
 from crewtrace import CrewAIInstrumentor
 from crewtrace import attributes as A
 from crewtrace.demo_crew import NotebookTool, build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.records import records_from_sdk
-from tests.helpers import one_task_crew, outline
+from tests.helpers import ReportFlow, hierarchical_crew, outline
 from tests.test_span_tree import EXPECTED_TREE
 
 # CrewAI's own start events, and the span operation each must produce exactly once.
@@ -148,13 +147,7 @@ def test_async_execution_tasks_keep_their_spans(memory):
 
 def test_hierarchical_coworker_nests_under_the_delegation_tool(memory):
     _, exporter = memory
-    llm = OfflineLLM()
-    researcher = Agent(role="Researcher", goal="g", backstory="b", llm=llm, tools=[NotebookTool()])
-    writer = Agent(role="Writer", goal="g", backstory="b", llm=llm)
-    task = Task(name="report", description="Research tracing.", expected_output="x")
-    crew = Crew(
-        name="managed", agents=[researcher, writer], tasks=[task], process=Process.hierarchical, manager_llm=llm
-    )
+    crew = hierarchical_crew(OfflineLLM())
     with EventCounter() as counter:
         crew.kickoff()
     assert outline(records_from_sdk(exporter.get_finished_spans())) == [
@@ -184,16 +177,6 @@ def test_standalone_agent_kickoff(memory):
         "  chat crewtrace-offline",
     ]
     assert_counts_match_crewai(exporter, counter)
-
-
-class ReportFlow(Flow):
-    @start()
-    def gather(self) -> str:
-        return "tracing"
-
-    @listen(gather)
-    def write(self, topic: str) -> str:
-        return one_task_crew(OfflineLLM(), name="writer-crew").kickoff(inputs={"topic": topic}).raw
 
 
 def test_flow_is_the_root_and_its_crews_nest_under_their_method(memory):
