@@ -19,7 +19,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
 from crewtrace import attributes as A
-from crewtrace import settings
+from crewtrace import exporters
 from crewtrace.delivery import BoundedBatchSpanProcessor
 
 _BURST = 50  # spans produced back to back between two pauses
@@ -73,7 +73,7 @@ def main() -> None:
         print(json.dumps(costs()))
         return
     protocol, endpoint, rate, count = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
-    exporter, _ = settings.otlp_exporter(protocol, endpoint, None, 10)
+    exporter, _ = exporters.otlp_exporter(protocol, endpoint, None, 10)
     processor = BoundedBatchSpanProcessor(exporter, shutdown_timeout=30)
     provider = TracerProvider()
     provider.add_span_processor(processor)

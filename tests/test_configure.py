@@ -43,7 +43,7 @@ def test_bad_settings_raise_one_clear_line(kwargs, named):
 )
 def test_bad_environment_names_the_variable(monkeypatch, var, value):
     monkeypatch.setenv(var, value)
-    with pytest.raises(ValueError, match=f"{var}='{value}' is not supported; use one of: "):
+    with pytest.raises(ValueError, match=f"^crewtrace: {var}='{value}' is not accepted; "):
         crewtrace.instrument(tracer_provider=TracerProvider())
 
 

@@ -133,7 +133,7 @@ def test_the_argument_wins_over_the_environment(monkeypatch, memory_provider):
         ({}, {"CREWTRACE_CAPTURE_CONTENT": "maybe"}, "CREWTRACE_CAPTURE_CONTENT='maybe'"),
         ({}, {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "2"}, "OTEL_INSTRUMENTATION_GENAI_CAPTURE_"),
         ({"capture_content": "no"}, {}, "capture_content='no'"),
-        ({"redact": ["ok", "bad("]}, {}, "redact='bad('"),
+        ({"redact": ["ok", "bad("]}, {}, "redact=['ok', 'bad('] is not accepted; redact takes a regular"),
     ],
 )
 def test_bad_content_settings_are_one_line_errors(monkeypatch, kwargs, env, named):

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 import crewtrace
 from crewtrace import settings as S
-from crewtrace.content import ContentPolicy, capture_setting, to_text
+from crewtrace.content import ContentPolicy, to_text
 from crewtrace.spans import put
 
 TEXT = st.text(max_size=80)
@@ -32,28 +32,29 @@ def _one_line_error(call, *names: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(endpoint=TEXT, protocol=st.sampled_from(S.PROTOCOLS))
-def test_any_endpoint_is_accepted_or_a_one_line_error(endpoint, protocol):
-    _one_line_error(lambda: S.check_endpoint(endpoint, protocol), "endpoint=")
+@given(endpoint=TEXT)
+def test_any_endpoint_is_accepted_or_a_one_line_error(endpoint):
+    _one_line_error(lambda: S.read("endpoint", endpoint), "endpoint=")
 
 
 @settings(max_examples=200, deadline=None)
 @given(headers=TEXT)
 def test_any_headers_string_is_parsed_or_a_one_line_error(headers):
-    _one_line_error(lambda: S.check_headers(headers), "headers=")
+    _one_line_error(lambda: S.read("headers", headers), "headers=")
 
 
 @settings(max_examples=200, deadline=None)
-@given(name=st.one_of(st.none(), TEXT), arg=st.one_of(st.none(), TEXT, st.floats(allow_nan=True)))
+@given(name=TEXT, arg=st.one_of(TEXT, st.floats(allow_nan=True)))
 def test_any_sampler_setting_is_a_sampler_or_a_one_line_error(name, arg):
-    _one_line_error(lambda: S.sampler(name, arg), "sampler=", "sampler_arg=")
+    _one_line_error(lambda: S.make_sampler({"sampler": S.read("sampler", name), "sampler_arg": None}), "sampler=")
+    _one_line_error(lambda: S.read("sampler_arg", arg), "sampler_arg=")
 
 
 @settings(max_examples=100, deadline=None)
 @given(value=st.one_of(st.none(), TEXT, st.floats(allow_nan=True), st.integers(), st.booleans()))
 def test_any_shutdown_timeout_is_positive_seconds_or_a_one_line_error(value):
     try:
-        seconds = S.shutdown_timeout(value)
+        seconds = S.read("shutdown_timeout", value)
     except ValueError as exc:
         assert str(exc).startswith("crewtrace: shutdown_timeout=") and "\n" not in str(exc)
     else:
@@ -66,7 +67,7 @@ def test_any_capture_switch_in_the_environment_is_a_bool_or_a_one_line_error(val
     saved = os.environ.get("CREWTRACE_CAPTURE_CONTENT")
     os.environ["CREWTRACE_CAPTURE_CONTENT"] = value
     try:
-        _one_line_error(lambda: capture_setting(None), "CREWTRACE_CAPTURE_CONTENT=")
+        _one_line_error(lambda: S.read("capture_content"), "CREWTRACE_CAPTURE_CONTENT=")
     finally:
         if saved is None:
             os.environ.pop("CREWTRACE_CAPTURE_CONTENT", None)
@@ -77,14 +78,15 @@ def test_any_capture_switch_in_the_environment_is_a_bool_or_a_one_line_error(val
 @pytest.mark.parametrize(
     ("name", "arg", "expected"),
     [
-        ("traceidratio", "0.25", sampling.TraceIdRatioBased(0.25).get_description()),
+        ("traceidratio", 0.25, sampling.TraceIdRatioBased(0.25).get_description()),
         ("parentbased_traceidratio", 0.5, sampling.ParentBased(sampling.TraceIdRatioBased(0.5)).get_description()),
         ("always_off", None, sampling.ALWAYS_OFF.get_description()),
         (None, None, sampling.ParentBased(sampling.ALWAYS_ON).get_description()),
     ],
 )
 def test_samplers_from_arguments(name, arg, expected):
-    assert S.sampler(name, arg).get_description() == expected
+    values = {"sampler": S.read("sampler", name), "sampler_arg": S.read("sampler_arg", arg)}
+    assert S.make_sampler(values).get_description() == expected
 
 
 def test_the_sampler_from_the_environment_reaches_the_provider(subprocess_env):

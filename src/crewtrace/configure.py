@@ -1,8 +1,8 @@
 """``crewtrace.instrument()``: the one setup call (Resource, TracerProvider, BatchSpanProcessor, exporter, hooks).
 
 Settings come from keyword arguments first, then the standard ``OTEL_*`` environment variables, then
-defaults. Endpoint, headers, timeout and compression that are not passed are left to the SDK's exporters,
-which read their own ``OTEL_EXPORTER_OTLP_*`` variables.
+defaults, all read and checked by ``settings.resolve()``. An endpoint and headers that are not passed are
+left to the SDK's exporters, which read their own ``OTEL_EXPORTER_OTLP_*`` variables (already checked).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
 from crewtrace import settings
-from crewtrace.content import DEFAULT_MAX_LENGTH, ContentPolicy, capture_setting, compile_patterns
+from crewtrace.content import ContentPolicy
 from crewtrace.delivery import DEFAULT_SHUTDOWN_TIMEOUT, BoundedBatchSpanProcessor
-from crewtrace.exporters import OTLPJsonFileSpanExporter
+from crewtrace.exporters import OTLPJsonFileSpanExporter, otlp_exporter
 from crewtrace.instrumentor import CrewAIInstrumentor
 from crewtrace.metrics import build_meter_provider, spans_dropped_counter
 
@@ -48,6 +48,7 @@ class Instrumentation:
     processors: list[BoundedBatchSpanProcessor] = field(default_factory=list)
     meter_provider: SdkMeterProvider | None = None
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    arguments: dict[str, Any] = field(default_factory=dict, repr=False)  # what instrument() was given
     _closed: bool = field(default=False, init=False, repr=False)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
@@ -92,99 +93,107 @@ def instrument(
     headers: str | Mapping[str, str] | None = None,
     timeout: float | None = None,
     service_name: str | None = None,
-    resource_attributes: Mapping[str, Any] | None = None,
-    exporter: str | None = None,
+    resource_attributes: str | Mapping[str, Any] | None = None,
+    exporter: str | Sequence[str] | None = None,
     file_path: str | os.PathLike[str] | None = None,
     tracer_provider: TracerProvider | None = None,
     capture_content: bool | None = None,
-    max_content_length: int = DEFAULT_MAX_LENGTH,
+    max_content_length: int | None = None,
     redact: Callable[[str], str] | str | Sequence[str] | None = None,
-    mask_secrets: bool = True,
+    mask_secrets: bool | None = None,
     prices: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     meter_provider: MeterProvider | None = None,
+    metrics_exporter: str | None = None,
     shutdown_timeout: float | None = None,
     crewai_telemetry: bool | None = None,
     sampler: str | None = None,
-    sampler_arg: float | str | None = None,
+    sampler_arg: float | None = None,
 ) -> Instrumentation:
     """Trace every CrewAI crew run and export it; returns a handle with ``force_flush()`` and ``shutdown()``.
 
     If ``tracer_provider`` is given, or the application already installed an SDK TracerProvider globally,
     crewtrace adds its exporter to that provider (its resource and sampler stay as they are); otherwise it
-    creates one and installs it globally. Bad settings raise ``ValueError`` naming the setting.
+    creates one and installs it globally. A bad setting, given or from the environment, raises
+    ``settings.SettingError`` (a ``ValueError``) in one line naming it. A second call returns the first
+    handle; settings that differ from the first call's are named in a warning and not applied.
     """
     global _active
+    arguments = {k: v for k, v in locals().items() if v is not None}
     with _lock:
         if _active is not None:
-            logger.info("crewtrace is already instrumented; returning the existing handle")
-            return _active
-        chosen = settings.exporter_names(exporter)
-        proto = settings.setting(
-            "protocol",
-            protocol,
-            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
-            settings.PROTOCOLS,
-            "grpc",
-        )
-        if endpoint is not None:
-            settings.check_endpoint(endpoint, proto)
-        checked_headers = settings.check_headers(headers)
-        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise ValueError(f"crewtrace: timeout={timeout!r} must be a positive number of seconds")
-        if not isinstance(max_content_length, int) or max_content_length < 1:
-            raise ValueError(f"crewtrace: max_content_length={max_content_length!r} must be a positive integer")
-        price_table = settings.price_table(prices)
-        exit_after = settings.shutdown_timeout(shutdown_timeout)
-        chosen_sampler = settings.sampler(sampler, sampler_arg)
-        if crewai_telemetry is not None and not isinstance(crewai_telemetry, bool):
-            raise ValueError(f"crewtrace: crewai_telemetry={crewai_telemetry!r} must be True, False or None")
-        if crewai_telemetry is False:
-            # CrewAI checks this on every telemetry call, so it also stops telemetry that already started.
-            os.environ[settings.CREWAI_TELEMETRY_ENV] = "true"
-        policy = ContentPolicy(
-            capture=capture_setting(capture_content),
-            max_length=max_content_length,
-            mask_secrets=bool(mask_secrets),
-            patterns=() if callable(redact) else compile_patterns(redact),
-            redact=redact if callable(redact) else None,
-        )
-
-        provider = tracer_provider
-        if provider is None:
-            current = trace.get_tracer_provider()
-            if isinstance(current, TracerProvider):
-                provider = current
-                if service_name or resource_attributes:
-                    logger.warning("crewtrace: keeping the existing TracerProvider's resource; service_name ignored")
-            else:
-                provider = TracerProvider(resource=_resource(service_name, resource_attributes), sampler=chosen_sampler)
-                trace.set_tracer_provider(provider)
-
-        handle = Instrumentation(provider, [], shutdown_timeout=exit_after)
-        if meter_provider is None:
-            handle.meter_provider = build_meter_provider(
-                chosen, proto, endpoint, checked_headers, timeout, provider.resource
-            )
-            meter_provider = handle.meter_provider
-        dropped = spans_dropped_counter(meter_provider)
-        for name in chosen:
-            if name == "otlp":
-                span_exporter, where = settings.otlp_exporter(proto, endpoint, checked_headers, timeout)
-            elif name == "console":
-                span_exporter, where = ConsoleSpanExporter(out=sys.stdout), "console"
-            else:
-                path = os.path.abspath(
-                    file_path or os.environ.get(settings.FILE_PATH_ENV) or settings.DEFAULT_FILE_PATH
+            differ = sorted(k for k in arguments.keys() | _active.arguments.keys() if not _same(k, arguments, _active))
+            if differ:
+                logger.warning(
+                    "crewtrace is already instrumented; the settings of this call that differ are not applied: "
+                    "%s (call shutdown() on the handle first to change them)",
+                    ", ".join(differ),
                 )
-                span_exporter, where = OTLPJsonFileSpanExporter(path), f"file {path}"
-            processor = BoundedBatchSpanProcessor(span_exporter, exit_after, dropped)
-            provider.add_span_processor(processor)
-            handle.processors.append(processor)
-            handle.destinations.append(where)
+            return _active
+        values, sources = settings.resolve(arguments)
+        return _setup(values, sources, arguments)
 
-        CrewAIInstrumentor().instrument(
-            tracer_provider=provider, meter_provider=meter_provider, content_policy=policy, prices=price_table
-        )
-        _active = handle
-        atexit.register(handle.shutdown)  # bounded: a process never hangs on an unreachable collector
-        return handle
+
+def _same(name: str, arguments: Mapping[str, Any], active: Instrumentation) -> bool:
+    try:
+        return bool(arguments.get(name) == active.arguments.get(name))
+    except Exception:  # noqa: BLE001 - a value whose == raises counts as different
+        return False
+
+
+def _setup(values: dict[str, Any], sources: dict[str, str], arguments: dict[str, Any]) -> Instrumentation:
+    global _active
+    if values["crewai_telemetry"] is False:
+        # CrewAI checks this on every telemetry call, so it also stops telemetry that already started.
+        os.environ[settings.CREWAI_TELEMETRY_ENV] = "true"
+    patterns, redact_hook = values["redact"]
+    policy = ContentPolicy(
+        capture=values["capture_content"],
+        max_length=values["max_content_length"],
+        mask_secrets=values["mask_secrets"],
+        patterns=patterns,
+        redact=redact_hook,
+    )
+    given = {name for name, source in sources.items() if source == name}  # passed as arguments
+    provider = values["tracer_provider"]
+    if provider is None:
+        current = trace.get_tracer_provider()
+        if isinstance(current, TracerProvider):
+            provider = current
+            if given & {"service_name", "resource_attributes"}:
+                logger.warning("crewtrace: keeping the existing TracerProvider's resource; service_name ignored")
+        else:
+            resource = _resource(
+                values["service_name"] if "service_name" in given else None,
+                values["resource_attributes"] if "resource_attributes" in given else None,
+            )
+            provider = TracerProvider(resource=resource, sampler=settings.make_sampler(values))
+            trace.set_tracer_provider(provider)
+
+    protocol, chosen = values["protocol"], values["exporter"]
+    endpoint = values["endpoint"] if "endpoint" in given else None
+    headers = values["headers"] if "headers" in given else None
+    timeout = values["timeout"]
+    handle = Instrumentation(provider, [], shutdown_timeout=values["shutdown_timeout"], arguments=arguments)
+    meter_provider = values["meter_provider"]
+    if meter_provider is None and values["metrics_exporter"] != "none":
+        handle.meter_provider = build_meter_provider(chosen, protocol, endpoint, headers, timeout, provider.resource)
+        meter_provider = handle.meter_provider
+    dropped = spans_dropped_counter(meter_provider)
+    for name in chosen:
+        if name == "otlp":
+            span_exporter, where = otlp_exporter(protocol, endpoint, headers, timeout)
+        elif name == "console":
+            span_exporter, where = ConsoleSpanExporter(out=sys.stdout), "console"
+        else:
+            span_exporter, where = OTLPJsonFileSpanExporter(values["file_path"]), f"file {values['file_path']}"
+        processor = BoundedBatchSpanProcessor(span_exporter, handle.shutdown_timeout, dropped)
+        provider.add_span_processor(processor)
+        handle.processors.append(processor)
+        handle.destinations.append(where)
+
+    CrewAIInstrumentor().instrument(
+        tracer_provider=provider, meter_provider=meter_provider, content_policy=policy, prices=values["prices"]
+    )
+    _active = handle
+    atexit.register(handle.shutdown)  # bounded: a process never hangs on an unreachable collector
+    return handle

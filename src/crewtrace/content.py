@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,8 +24,6 @@ _MASK_MARGIN = 256  # characters past the cut that are still masked with the kep
 _MASKED_REMEMBERED = 128  # texts whose masked form is remembered
 CAPTURE_ENV = "CREWTRACE_CAPTURE_CONTENT"
 OTEL_CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-_TRUE = {"true", "1", "yes", "on", "span_only", "event_only", "span_and_event"}
-_FALSE = {"false", "0", "no", "off", "no_content"}
 
 # Secrets masked in every captured value (replacement keeps a prefix where it tells what was there). Each
 # pattern runs only on text that holds its marker: a substring test is far cheaper than a regex pass.
@@ -39,25 +36,6 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("EARER", _BEARER, r"\1" + REDACTED),  # (BEARER)
     ("@", re.compile(r"(://[^/\s:@]+:)[^/\s@]+(@)"), r"\1" + REDACTED + r"\2"),  # passwords in URLs
 )
-
-
-def capture_setting(value: bool | None = None) -> bool:
-    """Whether to capture content: the argument, else CREWTRACE_CAPTURE_CONTENT, else the GenAI conventions'
-    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, else on."""
-    if value is not None:
-        if not isinstance(value, bool):
-            raise ValueError(f"crewtrace: capture_content={value!r} must be True or False")
-        return value
-    for var in (CAPTURE_ENV, OTEL_CAPTURE_ENV):
-        raw = os.environ.get(var, "").strip()
-        if not raw:
-            continue
-        if raw.lower() in _TRUE:
-            return True
-        if raw.lower() in _FALSE:
-            return False
-        raise ValueError(f"crewtrace: {var}={raw!r} is not a switch; use true or false")
-    return True
 
 
 def to_text(value: Any) -> str:

@@ -1,7 +1,8 @@
-"""The OTLP-JSON-lines file exporter: one ExportTraceServiceRequest as JSON per line.
+"""The span exporters crewtrace builds: OTLP over gRPC or HTTP, and the OTLP-JSON-lines file.
 
-It is the format the Collector's ``file`` exporter writes and its ``otlpjsonfile`` receiver reads
-(trace and span ids as lowercase hex, field names in lowerCamelCase, enums as integers).
+The file holds one ExportTraceServiceRequest as JSON per line, the format the Collector's ``file`` exporter
+writes and its ``otlpjsonfile`` receiver reads (trace and span ids as lowercase hex, field names in
+lowerCamelCase, enums as integers).
 """
 
 from __future__ import annotations
@@ -14,13 +15,49 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from google.protobuf.json_format import MessageToDict
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk import environment_variables as sdk_env
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318"}
+
+
+def http_traces_url(endpoint: str) -> str:
+    """A base endpoint like OTEL_EXPORTER_OTLP_ENDPOINT gets ``/v1/traces``; a full traces URL is kept."""
+    if urlparse(endpoint).path.rstrip("/").endswith("/v1/traces"):
+        return endpoint
+    return endpoint.rstrip("/") + "/v1/traces"
+
+
+def env_endpoint(protocol: str) -> str:
+    """Where the SDK's exporter sends when no endpoint is passed: its variables, else the default."""
+    for var in (sdk_env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, sdk_env.OTEL_EXPORTER_OTLP_ENDPOINT):
+        if os.environ.get(var):
+            return os.environ[var]
+    return DEFAULT_ENDPOINTS[protocol]
+
+
+def otlp_exporter(
+    protocol: str, endpoint: str | None, headers: dict[str, str] | None, timeout: float | None
+) -> tuple[SpanExporter, str]:
+    """The SDK's OTLP span exporter for ``protocol``, and where it sends (for the log and the demo)."""
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        exporter: SpanExporter = GrpcExporter(endpoint=endpoint, headers=headers, timeout=timeout)
+        return exporter, f"OTLP gRPC {endpoint or env_endpoint(protocol)}"
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+    url = http_traces_url(endpoint) if endpoint else None
+    exporter = HttpExporter(endpoint=url, headers=headers, timeout=timeout)
+    return exporter, f"OTLP HTTP {url or http_traces_url(env_endpoint(protocol))}"
+
 
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 

@@ -10,8 +10,8 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from crewtrace import litellm_usage
-from crewtrace.content import ContentPolicy, capture_setting
+from crewtrace import litellm_usage, settings
+from crewtrace.content import ContentPolicy
 from crewtrace.listener import CrewAIEventListener, scope_starting_types
 from crewtrace.metrics import CrewMetrics
 from crewtrace.package import _instruments
@@ -45,7 +45,7 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         tracer = trace.get_tracer(
             "crewtrace", __version__, tracer_provider=kwargs.get("tracer_provider"), schema_url=SCHEMA_URL
         )
-        policy = kwargs.get("content_policy") or ContentPolicy(capture=capture_setting())
+        policy = kwargs.get("content_policy") or ContentPolicy(capture=settings.read("capture_content"))
         prices = kwargs.get("prices")
         self._tracker = SpanTracker(
             tracer,

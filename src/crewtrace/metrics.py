@@ -3,7 +3,6 @@ and crew runs. Names, units and bucket boundaries follow the GenAI semantic conv
 
 from __future__ import annotations
 
-import os
 import sys
 from urllib.parse import urlparse
 
@@ -92,9 +91,7 @@ def build_meter_provider(
     resource: Resource,
 ) -> SdkMeterProvider | None:
     """A MeterProvider exporting where the traces go (OTLP or console), or None when they go nowhere a
-    metric can (a file) or OTEL_METRICS_EXPORTER is ``none``."""
-    if os.environ.get("OTEL_METRICS_EXPORTER", "").strip().lower() == "none":
-        return None
+    metric can (a file). instrument() does not call it when OTEL_METRICS_EXPORTER is ``none``."""
     readers: list[PeriodicExportingMetricReader] = []
     for name in exporters:
         if name == "otlp" and protocol == "grpc":

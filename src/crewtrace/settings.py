@@ -1,20 +1,31 @@
-"""The settings of ``crewtrace.instrument()``: each read from its argument or environment variable, and
-checked, so that bad input is a one-line error at setup naming the setting and what is accepted."""
+"""The settings of ``crewtrace.instrument()``: one table, one reader, one error.
+
+Each row of ``SETTINGS`` is one keyword argument: the environment variables read when it is not given (the
+first one set wins; the SDK's own constants where they exist), what it accepts, its default, and the check
+that turns a value from either source into what crewtrace uses. ``resolve()`` is the only place that reads
+them, so a bad value, from an argument or a variable, is one line at setup: a :class:`SettingError` naming
+the setting, where the value came from, and what is accepted.
+"""
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from opentelemetry.sdk.trace import sampling
-from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry import environment_variables as api_env
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.sdk import environment_variables as sdk_env
+from opentelemetry.sdk.trace import TracerProvider, sampling
 from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.util.re import parse_env_headers
 
+from crewtrace.content import CAPTURE_ENV, OTEL_CAPTURE_ENV, compile_patterns
 from crewtrace.delivery import DEFAULT_SHUTDOWN_TIMEOUT
+from crewtrace.exporters import DEFAULT_ENDPOINTS
 from crewtrace.pricing import PRICES_ENV, PriceTable
 
 DEFAULT_FILE_PATH = "crewtrace-traces.jsonl"
@@ -23,9 +34,10 @@ SHUTDOWN_TIMEOUT_ENV = "CREWTRACE_SHUTDOWN_TIMEOUT"
 CREWAI_TELEMETRY_ENV = "CREWAI_DISABLE_TELEMETRY"
 PROTOCOLS = ("grpc", "http/protobuf")
 EXPORTERS = ("otlp", "console", "file", "none")
-PROTOCOL_ENV = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
-DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318"}
+METRICS_EXPORTERS = ("otlp", "console", "none")
 HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$")
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+_GENAI_CAPTURE = {"span_only": True, "event_only": True, "span_and_event": True, "no_content": False}
 
 SAMPLERS: dict[str, Callable[[float], Sampler]] = {
     "always_on": lambda _: sampling.ALWAYS_ON,
@@ -35,138 +47,280 @@ SAMPLERS: dict[str, Callable[[float], Sampler]] = {
     "parentbased_always_off": lambda _: sampling.ParentBased(sampling.ALWAYS_OFF),
     "parentbased_traceidratio": lambda ratio: sampling.ParentBased(sampling.TraceIdRatioBased(ratio)),
 }
+RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
 
 
-def setting(name: str, value: str | None, env: tuple[str, ...], accepted: tuple[str, ...], default: str) -> str:
-    """A choice from a keyword argument or the first set env var, checked against what is accepted."""
-    source = name
-    if value is None:
-        for var in env:
-            if os.environ.get(var, "").strip():
-                value, source = os.environ[var].strip(), var
-                break
-    chosen = (value or default).strip().lower()
-    if chosen not in accepted:
-        raise ValueError(f"crewtrace: {source}={value!r} is not supported; use one of: {', '.join(accepted)}")
-    return chosen
+class SettingError(ValueError):
+    """A bad setting: ``crewtrace: <source>=<value> is not accepted; <setting> takes <what is accepted>``."""
+
+    def __init__(self, setting: str, source: str, value: Any, accepted: str, why: str = "") -> None:
+        shown = "{...}" if isinstance(value, Mapping) else repr(value)
+        detail = f" ({why})" if why else ""
+        super().__init__(f"crewtrace: {source}={shown} is not accepted; {setting} takes {accepted}{detail}")
 
 
-def exporter_names(exporter: str | None) -> list[str]:
-    raw = exporter if exporter is not None else os.environ.get("OTEL_TRACES_EXPORTER", "otlp")
-    source = "exporter" if exporter is not None else "OTEL_TRACES_EXPORTER"
-    names = [n.strip().lower() for n in raw.split(",") if n.strip()] or ["otlp"]
-    for name in names:
-        if name not in EXPORTERS:
-            raise ValueError(f"crewtrace: {source}={raw!r} is not supported; use one of: {', '.join(EXPORTERS)}")
-    return [n for n in names if n != "none"]
+class _BadValueError(Exception):
+    """Raised by a check: the value is not accepted (with an optional reason)."""
 
 
-def check_endpoint(endpoint: str, protocol: str) -> str:
-    if "://" not in endpoint:
-        if protocol == "grpc" and HOST_PORT.match(endpoint):
-            return endpoint
-        raise ValueError(f"crewtrace: endpoint={endpoint!r} is not a URL; expected e.g. {DEFAULT_ENDPOINTS[protocol]}")
-    parsed = urlparse(endpoint)
+# --- checks: each takes an argument's value (or what an environment string became) ------------------------------
+
+
+def _exporters(value: Any) -> list[str]:
+    names = value.split(",") if isinstance(value, str) else value
+    if not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
+        raise _BadValueError
+    chosen = [n.strip().lower() for n in names if n.strip()] or ["otlp"]
+    if any(n not in EXPORTERS for n in chosen):
+        raise _BadValueError
+    return [n for n in chosen if n != "none"]
+
+
+def _choice(options: Sequence[str]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in options:
+            raise _BadValueError
+        return value.strip().lower()
+
+    return check
+
+
+def _endpoint(value: Any) -> str:
+    """An http(s) URL with a host, or host:port (gRPC only; checked against the protocol in resolve())."""
+    if not isinstance(value, str):
+        raise _BadValueError
+    if "://" not in value:
+        if HOST_PORT.match(value):
+            return value
+        raise _BadValueError("no scheme")
+    parsed = urlparse(value)
     try:
         parsed.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        parsed = parsed._replace(netloc="")
+        raise _BadValueError("bad port") from None
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ValueError(
-            f"crewtrace: endpoint={endpoint!r} is not an http(s) URL with a host; "
-            f"expected e.g. {DEFAULT_ENDPOINTS[protocol]}"
-        )
-    return endpoint
+        raise _BadValueError
+    return value
 
 
-def http_traces_url(endpoint: str) -> str:
-    """A base endpoint like OTEL_EXPORTER_OTLP_ENDPOINT gets ``/v1/traces``; a full traces URL is kept."""
-    if urlparse(endpoint).path.rstrip("/").endswith("/v1/traces"):
-        return endpoint
-    return endpoint.rstrip("/") + "/v1/traces"
-
-
-def check_headers(headers: str | Mapping[str, str] | None) -> dict[str, str] | None:
-    if headers is None:
-        return None
-    if isinstance(headers, Mapping):
-        return {str(k).lower(): str(v) for k, v in headers.items()}
-    items = [item for item in str(headers).split(",") if item.strip()]
+def _headers(value: Any) -> dict[str, str]:
+    if isinstance(value, Mapping):
+        return {str(k).lower(): str(v) for k, v in value.items()}
+    if not isinstance(value, str):
+        raise _BadValueError
+    items = [item for item in value.split(",") if item.strip()]
     if any("=" not in item or not item.split("=", 1)[0].strip() for item in items):
-        raise ValueError(f"crewtrace: headers={headers!r} is malformed; expected 'key1=value1,key2=value2'")
-    return {k.lower(): v for k, v in parse_env_headers(str(headers), liberal=True).items()}
+        raise _BadValueError
+    return {k.lower(): v for k, v in parse_env_headers(value, liberal=True).items()}
 
 
-def env_endpoint(protocol: str) -> str:
-    for var in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
-        if os.environ.get(var):
-            return os.environ[var]
-    return DEFAULT_ENDPOINTS[protocol]
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise _BadValueError
+    return float(value)
 
 
-def otlp_exporter(
-    protocol: str, endpoint: str | None, headers: dict[str, str] | None, timeout: float | None
-) -> tuple[SpanExporter, str]:
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-        exporter: SpanExporter = GrpcExporter(endpoint=endpoint, headers=headers, timeout=timeout)
-        return exporter, f"OTLP gRPC {endpoint or env_endpoint(protocol)}"
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-    url = http_traces_url(endpoint) if endpoint else None
-    exporter = HttpExporter(endpoint=url, headers=headers, timeout=timeout)
-    return exporter, f"OTLP HTTP {url or http_traces_url(env_endpoint(protocol))}"
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _BadValueError
+    return value
 
 
-def sampler(name: str | None, arg: float | str | None) -> Sampler:
-    """The sampler for a TracerProvider crewtrace creates: argument, else OTEL_TRACES_SAMPLER(_ARG), checked."""
-    name_source, arg_source = "sampler", "sampler_arg"
-    if name is None:
-        name, name_source = (
-            os.environ.get("OTEL_TRACES_SAMPLER", "").strip() or "parentbased_always_on",
-            "OTEL_TRACES_SAMPLER",
-        )
-    if arg is None and os.environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip():
-        arg, arg_source = os.environ["OTEL_TRACES_SAMPLER_ARG"].strip(), "OTEL_TRACES_SAMPLER_ARG"
-    key = str(name).strip().lower()
-    if key not in SAMPLERS:
-        raise ValueError(f"crewtrace: {name_source}={name!r} is not supported; use one of: {', '.join(SAMPLERS)}")
-    ratio = 1.0
-    if arg is not None:
-        try:
-            ratio = float(arg)
-        except (TypeError, ValueError):
-            ratio = -1.0
-        if isinstance(arg, bool) or not 0.0 <= ratio <= 1.0:
-            raise ValueError(f"crewtrace: {arg_source}={arg!r} must be a sampling ratio between 0 and 1")
-    return SAMPLERS[key](ratio)
+def _switch(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _BadValueError
+    return value
 
 
-def shutdown_timeout(value: float | None) -> float:
-    source, raw = "shutdown_timeout", value
-    if raw is None and os.environ.get(SHUTDOWN_TIMEOUT_ENV, "").strip():
-        source, raw = SHUTDOWN_TIMEOUT_ENV, os.environ[SHUTDOWN_TIMEOUT_ENV].strip()
-    if raw is None:
-        return DEFAULT_SHUTDOWN_TIMEOUT
+def _optional_switch(value: Any) -> bool | None:
+    return None if value is None else _switch(value)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _BadValueError
+    return value.strip()
+
+
+def _resource_attributes(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        pairs = [item for item in value.split(",") if item.strip()]
+        if any("=" not in item or not item.split("=", 1)[0].strip() for item in pairs):
+            raise _BadValueError
+        value = {k.strip(): v.strip() for k, v in (item.split("=", 1) for item in pairs)}
+    if not isinstance(value, Mapping):
+        raise _BadValueError
+    if not all(isinstance(k, str) and isinstance(v, (str, bool, int, float)) for k, v in value.items()):
+        raise _BadValueError("keys must be strings, values str, bool, int or float")
+    return dict(value)
+
+
+def _file_path(value: Any) -> str:
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise _BadValueError
+    return os.path.abspath(os.fspath(value))
+
+
+def _redact(value: Any) -> tuple[tuple[re.Pattern[str], ...], Callable[[str], str] | None]:
+    if callable(value) and not isinstance(value, re.Pattern):
+        return (), value
+    items = [value] if isinstance(value, (str, re.Pattern)) else value
+    if not isinstance(items, Sequence) or not all(isinstance(p, (str, re.Pattern)) for p in items):
+        raise _BadValueError
     try:
-        seconds = float(raw)
-    except (TypeError, ValueError):
-        seconds = -1.0
-    if isinstance(raw, bool) or not 0 < seconds < float("inf"):
-        raise ValueError(f"crewtrace: {source}={raw!r} must be a positive number of seconds")
-    return seconds
+        return compile_patterns(items), None
+    except ValueError as exc:  # names the bad pattern
+        raise _BadValueError(str(exc).removeprefix("crewtrace: redact=")) from None
 
 
-def price_table(prices: str | os.PathLike[str] | Mapping[str, Any] | None) -> PriceTable:
-    """The shipped price table with the user's prices (argument, else CREWTRACE_PRICES file) on top."""
-    source, name = prices, "prices"
-    if source is None and os.environ.get(PRICES_ENV, "").strip():
-        source, name = os.environ[PRICES_ENV].strip(), PRICES_ENV
-    if source is not None and not isinstance(source, (str, os.PathLike, Mapping)):
-        raise ValueError(f"crewtrace: prices={source!r} must be a JSON file path or a dict of model prices")
+def _prices(value: Any) -> PriceTable:
+    if not isinstance(value, (str, os.PathLike, Mapping)):
+        raise _BadValueError
     try:
-        return PriceTable.load(source if isinstance(source, Mapping) else (os.fspath(source) if source else None))
+        return PriceTable.load(value if isinstance(value, Mapping) else os.fspath(value))
     except ValueError as exc:
-        shown = "{...}" if isinstance(source, Mapping) else repr(os.fspath(source)) if source else "None"
-        raise ValueError(f"crewtrace: {name}={shown}: {exc}") from None
+        raise _BadValueError(str(exc)) from None
+
+
+def _ratio(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise _BadValueError
+    return float(value)
+
+
+def _instance(kind: type) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is not None and not isinstance(value, kind):
+            raise _BadValueError
+        return value
+
+    return check
+
+
+# --- how an environment string becomes a value for the check --------------------------------------------------
+
+
+def _env_number(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise _BadValueError from None
+
+
+def _env_switch(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in _TRUE or lowered in _FALSE:
+        return lowered in _TRUE
+    if lowered in _GENAI_CAPTURE:  # OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT's own values
+        return _GENAI_CAPTURE[lowered]
+    raise _BadValueError
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One keyword argument of ``instrument()``: where it is read, what it accepts, and its check."""
+
+    name: str
+    accepted: str
+    check: Callable[[Any], Any]
+    env: tuple[str, ...] = ()
+    default: Any = None
+    from_env: Callable[[str], Any] = str  # an environment string as the value the check expects
+
+
+OTLP_ENV = "OTEL_EXPORTER_OTLP_"
+SETTINGS: tuple[Setting, ...] = (
+    Setting("exporter", f"one or more of {', '.join(EXPORTERS)} (a list, or comma-separated)", _exporters,
+            (api_env.OTEL_TRACES_EXPORTER,), "otlp"),
+    Setting("protocol", " or ".join(PROTOCOLS), _choice(PROTOCOLS),
+            (sdk_env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, sdk_env.OTEL_EXPORTER_OTLP_PROTOCOL), "grpc"),
+    Setting("endpoint", "an http(s) URL such as http://localhost:4317, or host:port for grpc", _endpoint,
+            (sdk_env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, sdk_env.OTEL_EXPORTER_OTLP_ENDPOINT)),
+    Setting("headers", "'key1=value1,key2=value2' or a dict", _headers,
+            (sdk_env.OTEL_EXPORTER_OTLP_TRACES_HEADERS, sdk_env.OTEL_EXPORTER_OTLP_HEADERS)),
+    Setting("timeout", "a positive number of seconds", _seconds,
+            (sdk_env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, sdk_env.OTEL_EXPORTER_OTLP_TIMEOUT), None, _env_number),
+    Setting("service_name", "a non-empty string", _text, (sdk_env.OTEL_SERVICE_NAME,)),
+    Setting("resource_attributes", "a dict of str keys to str, bool, int or float, or 'k1=v1,k2=v2'",
+            _resource_attributes, (sdk_env.OTEL_RESOURCE_ATTRIBUTES,)),
+    Setting("file_path", "a writable file path", _file_path, (FILE_PATH_ENV,), DEFAULT_FILE_PATH),
+    Setting("tracer_provider", "an opentelemetry.sdk.trace.TracerProvider", _instance(TracerProvider)),
+    Setting("meter_provider", "an opentelemetry.metrics.MeterProvider", _instance(MeterProvider)),
+    Setting("metrics_exporter", " or ".join(METRICS_EXPORTERS), _choice(METRICS_EXPORTERS),
+            (api_env.OTEL_METRICS_EXPORTER,), "otlp"),
+    Setting("capture_content", "True or False (true/false in the environment)", _switch,
+            (CAPTURE_ENV, OTEL_CAPTURE_ENV), True, _env_switch),
+    Setting("max_content_length", "a positive integer (characters)", _positive_int, (), 16 * 1024),
+    Setting("redact", "a regular expression, a list of them, or a function str -> str", _redact, (), ()),
+    Setting("mask_secrets", "True or False", _switch, (), True),
+    Setting("prices", "a JSON file path or a dict of model prices", _prices, (PRICES_ENV,)),
+    Setting("shutdown_timeout", "a positive number of seconds", _seconds, (SHUTDOWN_TIMEOUT_ENV,),
+            DEFAULT_SHUTDOWN_TIMEOUT, _env_number),
+    Setting("crewai_telemetry", "True, False or None", _optional_switch),
+    Setting("sampler", f"one of {', '.join(SAMPLERS)}", _choice(tuple(SAMPLERS)), (sdk_env.OTEL_TRACES_SAMPLER,),
+            "parentbased_always_on"),
+    Setting("sampler_arg", "a sampling ratio between 0 and 1", _ratio, (sdk_env.OTEL_TRACES_SAMPLER_ARG,),
+            None, _env_number),
+)  # fmt: skip
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def _read(setting: Setting, value: Any) -> tuple[Any, str]:
+    """(the checked value, where it came from): the argument, else the first environment variable set."""
+    source, raw = setting.name, value
+    if raw is None:
+        for var in setting.env:
+            text = os.environ.get(var, "").strip()
+            if text:
+                source, raw = var, text
+                break
+    if raw is None:
+        return (None if setting.default is None else setting.check(setting.default)), "default"
+    try:
+        converted = raw if source == setting.name else setting.from_env(raw)
+        return setting.check(converted), source
+    except _BadValueError as bad:
+        raise SettingError(setting.name, source, raw, setting.accepted, str(bad)) from None
+
+
+def read(name: str, value: Any = None) -> Any:
+    """One setting, checked: the argument, else its environment variables, else its default."""
+    return _read(BY_NAME[name], value)[0]
+
+
+def resolve(arguments: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Every setting checked, and where each came from; then the rules between settings."""
+    unknown = set(arguments) - set(BY_NAME)
+    if unknown:
+        raise TypeError(f"crewtrace: unknown settings {sorted(unknown)}")
+    values, sources = {}, {}
+    for setting in SETTINGS:
+        values[setting.name], sources[setting.name] = _read(setting, arguments.get(setting.name))
+    _check_together(values, sources)
+    return values, sources
+
+
+def _check_together(values: dict[str, Any], sources: dict[str, str]) -> None:
+    endpoint, protocol = values["endpoint"], values["protocol"]
+    if endpoint and "://" not in endpoint and protocol != "grpc":
+        example = f"e.g. {DEFAULT_ENDPOINTS[protocol]}"
+        raise SettingError("endpoint", sources["endpoint"], endpoint, "an http(s) URL with http/protobuf", example)
+    if sources["file_path"] == "file_path" and "file" not in values["exporter"]:
+        raise SettingError("file_path", "file_path", values["file_path"], "a path only with exporter='file'",
+                           "add 'file' to exporter")  # fmt: skip
+    if "file" in values["exporter"]:
+        try:
+            os.makedirs(os.path.dirname(values["file_path"]), exist_ok=True)  # as the exporter does
+            with open(values["file_path"], "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise SettingError("file_path", sources["file_path"], values["file_path"], "a writable file path",
+                               exc.strerror or str(exc)) from None  # fmt: skip
+    if sources["sampler_arg"] == "sampler_arg" and values["sampler"] not in RATIO_SAMPLERS:
+        raise SettingError("sampler_arg", "sampler_arg", values["sampler_arg"],
+                           f"a ratio only with sampler {' or '.join(RATIO_SAMPLERS)}")  # fmt: skip
+
+
+def make_sampler(values: Mapping[str, Any]) -> Sampler:
+    ratio = values["sampler_arg"]
+    return SAMPLERS[values["sampler"]](1.0 if ratio is None else ratio)
