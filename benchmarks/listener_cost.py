@@ -54,10 +54,10 @@ def record(crews: Sequence[Any] | None = None) -> list[tuple[Any, Any]]:
     """The events of ``crews`` (default: the benchmark workloads) in emission order."""
     os.environ.update(environment())
     from benchmarks.workloads import WORKLOADS
-    from crewtrace.listener import CrewAIEventListener
+    from crewtrace.tracing.event_hook import CrewAIEventHook
 
     recorder = _Recorder()
-    listener = CrewAIEventListener(recorder)  # type: ignore[arg-type]
+    listener = CrewAIEventHook(recorder)  # type: ignore[arg-type]
     listener.register()
     try:
         for crew in crews if crews is not None else [build() for build in WORKLOADS.values()]:
@@ -68,9 +68,9 @@ def record(crews: Sequence[Any] | None = None) -> list[tuple[Any, Any]]:
 
 
 def _tracker() -> tuple[Any, Any, _Ended]:
-    from crewtrace.listener import CrewAIEventListener, scope_starting_types
-    from crewtrace.pricing import PriceTable
-    from crewtrace.tracker import SpanTracker
+    from crewtrace.tracing.event_hook import CrewAIEventHook, scope_starting_types
+    from crewtrace.tracing.tracker import SpanTracker
+    from crewtrace.usage.pricing import PriceTable
 
     provider = TracerProvider()
     ended = _Ended()
@@ -79,7 +79,7 @@ def _tracker() -> tuple[Any, Any, _Ended]:
     tracker = SpanTracker(
         provider.get_tracer("bench"), prices=PriceTable.load(), transparent_types=scope_starting_types(), live=True
     )
-    return provider, CrewAIEventListener(tracker), ended
+    return provider, CrewAIEventHook(tracker), ended
 
 
 def instructions_per_event(grid: Sequence[tuple[int, int]]) -> list[dict[str, float]]:

@@ -19,8 +19,8 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
 from crewtrace import attributes as A
-from crewtrace import exporters
-from crewtrace.delivery import BoundedBatchSpanProcessor
+from crewtrace.setup import exporters
+from crewtrace.setup.delivery import BoundedBatchSpanProcessor
 
 _BURST = 50  # spans produced back to back between two pauses
 

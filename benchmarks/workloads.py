@@ -9,7 +9,7 @@ from typing import Any
 from crewai import Agent, Crew, Process, Task
 from crewai.tools import BaseTool
 
-from crewtrace.demo_crew import NotebookTool, build_demo_crew
+from crewtrace.demo.crew import NotebookTool, build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
 
 

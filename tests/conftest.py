@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 
 import crewtrace  # noqa: E402
-from crewtrace import configure  # noqa: E402
+from crewtrace.setup import configure  # noqa: E402
 
 TEST_ENV = {
     key: os.environ[key]

@@ -9,9 +9,9 @@ from crewai import Agent, Crew, Process, Task
 from crewai.flow.flow import Flow, listen, start
 from crewai.tools import BaseTool
 
-from crewtrace.demo_crew import NotebookTool
+from crewtrace.demo.crew import NotebookTool
 from crewtrace.offline_llm import OfflineLLM
-from crewtrace.records import SpanRecord
+from crewtrace.report.records import SpanRecord
 
 
 class BrokenTool(BaseTool):

@@ -13,7 +13,7 @@ import grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from crewtrace.records import SpanRecord
+from crewtrace.report.records import SpanRecord
 from tests.local_http import LocalHTTPServer, QuietHandler
 
 _STATUS = {0: "UNSET", 1: "OK", 2: "ERROR"}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crewtrace.records import SpanRecord, records_from_otlp
+from crewtrace.report.records import SpanRecord, records_from_otlp
 from tests.backends import LOOPBACK, BackendError, Server, free_ports, http_get, poll
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ import pytest
 
 import crewtrace
 from crewtrace.offline_llm import OfflineLLMError
-from crewtrace.records import SpanRecord, read_otlp_file
+from crewtrace.report.records import SpanRecord, read_otlp_file
 from tests import stack
 from tests.backends import BackendError, Server
 

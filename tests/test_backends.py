@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import crewtrace
-from crewtrace.demo_crew import build_demo_crew
+from crewtrace.demo.crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM, OfflineLLMError
 from tests import backends
 from tests.backends import BackendError, MlflowReader, PhoenixReader, SeenSpan, Server, TokenTotals

@@ -11,8 +11,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace import TracerProvider
 
 import crewtrace
-from crewtrace.demo_crew import build_demo_crew
-from crewtrace.exporters import read_otlp_json_lines
+from crewtrace.demo.crew import build_demo_crew
+from crewtrace.setup.exporters import read_otlp_json_lines
 from tests.test_span_tree import EXPECTED_TREE
 
 

@@ -13,9 +13,9 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
 from crewtrace import attributes as A
-from crewtrace.demo_crew import build_demo_crew
+from crewtrace.demo.crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
-from crewtrace.records import records_from_sdk
+from crewtrace.report.records import records_from_sdk
 from tests.helpers import outline
 from tests.local_http import LocalHTTPServer, QuietHandler
 from tests.test_span_tree import EXPECTED_TREE

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crewtrace.exporters import read_otlp_json_lines
+from crewtrace.setup.exporters import read_otlp_json_lines
 from tests.helpers import outline
 from tests.receivers import GrpcReceiver
 from tests.test_span_tree import EXPECTED_TREE

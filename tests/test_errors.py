@@ -10,8 +10,8 @@ from opentelemetry.trace import StatusCode
 
 from crewtrace import CrewAIInstrumentor
 from crewtrace import attributes as A
-from crewtrace.content import ContentPolicy
 from crewtrace.offline_llm import OfflineLLM, OfflineLLMError
+from crewtrace.tracing.content import ContentPolicy
 from tests.helpers import BrokenTool, one_task_crew
 
 

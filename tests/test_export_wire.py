@@ -9,7 +9,7 @@ from pathlib import Path
 
 import crewtrace
 from crewtrace import attributes as A
-from crewtrace.demo_crew import build_demo_crew
+from crewtrace.demo.crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
 from tests.helpers import outline
 from tests.receivers import GrpcReceiver, HttpReceiver

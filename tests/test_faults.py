@@ -9,8 +9,9 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from crewtrace import CrewAIInstrumentor, catalog, metrics, spans
+from crewtrace import CrewAIInstrumentor
 from crewtrace.offline_llm import OfflineLLM
+from crewtrace.tracing import event_table, metrics, spans
 from tests.helpers import BrokenTool, one_task_crew
 
 
@@ -26,8 +27,8 @@ def _boom(*args, **kwargs):
     ("target", "name"),
     [
         (spans, "task_start"),  # describing a span at its start
-        (catalog._ENDS, catalog.LLM),  # reading an LLM call's end
-        (catalog._ENDS, catalog.TOOL),  # reading a tool attempt's end
+        (event_table._ENDS, event_table.LLM),  # reading an LLM call's end
+        (event_table._ENDS, event_table.TOOL),  # reading a tool attempt's end
         (metrics.CrewMetrics, "record_llm"),  # recording metrics as a span ends
     ],
     ids=["task start", "llm end", "tool end", "metrics"],

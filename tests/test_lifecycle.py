@@ -15,7 +15,7 @@ from crewai.telemetry.telemetry import Telemetry
 import crewtrace
 from crewtrace import CrewAIInstrumentor
 from crewtrace.offline_llm import OfflineLLM
-from crewtrace.records import read_otlp_file
+from crewtrace.report.records import read_otlp_file
 from tests.helpers import one_task_crew
 
 ROOT = Path(__file__).resolve().parent.parent

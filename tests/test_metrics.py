@@ -6,11 +6,11 @@ import pytest
 
 import crewtrace
 from crewtrace import attributes as A
-from crewtrace.demo_crew import build_demo_crew
-from crewtrace.metrics import DURATION_BUCKETS, TOKEN_BUCKETS
+from crewtrace.demo.crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
-from crewtrace.pricing import PriceTable
-from crewtrace.usage import normalize_usage
+from crewtrace.tracing.metrics import DURATION_BUCKETS, TOKEN_BUCKETS
+from crewtrace.usage.pricing import PriceTable
+from crewtrace.usage.tokens import normalize_usage
 from tests.helpers import BrokenTool, one_task_crew
 from tests.receivers import GrpcReceiver, HttpReceiver
 

@@ -11,9 +11,9 @@ from crewai.events import crewai_event_bus
 
 from crewtrace import CrewAIInstrumentor
 from crewtrace import attributes as A
-from crewtrace.demo_crew import NotebookTool, build_demo_crew
+from crewtrace.demo.crew import NotebookTool, build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
-from crewtrace.records import records_from_sdk
+from crewtrace.report.records import records_from_sdk
 from tests.helpers import ReportFlow, hierarchical_crew, outline
 from tests.test_span_tree import EXPECTED_TREE
 

@@ -17,10 +17,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from crewtrace.demo_crew import NotebookTool
-from crewtrace.listener import CrewAIEventListener, scope_starting_types
+from crewtrace.demo.crew import NotebookTool
 from crewtrace.offline_llm import OfflineLLM
-from crewtrace.tracker import SpanTracker
+from crewtrace.tracing.event_hook import CrewAIEventHook, scope_starting_types
+from crewtrace.tracing.tracker import SpanTracker
 from tests.helpers import BrokenTool, one_task_crew
 from tests.offline_rag import EMBEDDER, mcp_server_command
 
@@ -94,7 +94,7 @@ RUNS = {
 def recorded_run(kind: str = "failing_tool") -> tuple[tuple[Any, Any], ...]:
     """The events of one real run of ``kind``, in emission order."""
     recorder = Recorder()
-    listener = CrewAIEventListener(recorder)  # type: ignore[arg-type]
+    listener = CrewAIEventHook(recorder)  # type: ignore[arg-type]
     listener.register()
     try:
         RUNS[kind]()

@@ -77,7 +77,7 @@ def test_undelivered_spans_are_counted_once_in_the_log_and_on_a_metric(caplog):
     )
     for _ in range(3):
         one_task_crew(OfflineLLM()).kickoff()
-    with caplog.at_level("WARNING", logger="crewtrace.delivery"):
+    with caplog.at_level("WARNING", logger="crewtrace.setup.delivery"):
         handle.shutdown()
     notices = [r.getMessage() for r in caplog.records if "spans were not delivered" in r.getMessage()]
     assert len(notices) == 1 and notices[0].startswith("crewtrace: 12 spans were not delivered")

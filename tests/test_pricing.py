@@ -8,11 +8,11 @@ from importlib import resources
 
 import pytest
 
-from crewtrace.pricing import Price, PriceTable
-from crewtrace.usage import Usage
+from crewtrace.usage.pricing import Price, PriceTable
+from crewtrace.usage.tokens import Usage
 
 TABLE = PriceTable.load()
-TABLE_PATH = resources.files("crewtrace").joinpath("data/prices.json")
+TABLE_PATH = resources.files("crewtrace.usage").joinpath("data/prices.json")
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_cost_counts_cached_input_at_its_own_price():
 
 def test_unknown_model_gets_no_cost_and_one_notice(caplog):
     table = PriceTable.load()
-    with caplog.at_level(logging.WARNING, logger="crewtrace.pricing"):
+    with caplog.at_level(logging.WARNING, logger="crewtrace.usage.pricing"):
         assert table.cost("mystery-1", "acme", Usage(10, 10)) is None
         assert table.cost("mystery-1", "acme", Usage(10, 10)) is None
     assert len([r for r in caplog.records if "mystery-1" in r.getMessage()]) == 1

@@ -11,6 +11,7 @@ from crewai.tools import BaseTool
 import crewtrace
 from crewtrace import attributes as A
 from crewtrace.offline_llm import OfflineLLM
+from crewtrace.setup import configure
 from tests.helpers import one_task_crew
 from tests.receivers import GrpcReceiver
 
@@ -177,7 +178,7 @@ def test_user_patterns_and_hook(memory_provider):
     (task,) = [s for s in exporter.get_finished_spans() if s.name == "execute_task job"]
     assert task.attributes[A.TASK_DESCRIPTION] == "Write to <customer> about order 12345."
     assert "Acme" in result.raw  # the crew itself is untouched
-    crewtrace.configure._active.shutdown()
+    configure._active.shutdown()
     exporter.clear()
     crewtrace.instrument(tracer_provider=provider, exporter="none", redact=[r"order \d+"])
     _crew_with_text("Write to Acme about order 12345.").kickoff()
@@ -203,7 +204,7 @@ def test_a_failing_redaction_hook_drops_the_value_logs_once_and_never_reaches_th
 
 
 def test_masking_is_remembered_per_text_and_stays_bounded():
-    from crewtrace.content import ContentPolicy
+    from crewtrace.tracing.content import ContentPolicy
 
     policy = ContentPolicy()
     text = "call it with sk-proj-" + "a" * 30 + " please"

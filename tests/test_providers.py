@@ -10,7 +10,7 @@ import pytest
 from crewai import LLM
 
 from crewtrace import attributes as A
-from crewtrace.records import records_from_sdk
+from crewtrace.report.records import records_from_sdk
 from tests.helpers import analyst_crew, outline
 from tests.openai_server import USAGE, OpenAIServer
 from tests.test_export_wire import APPS

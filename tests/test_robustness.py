@@ -12,9 +12,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import crewtrace
-from crewtrace.listener import scope_starting_types
 from crewtrace.offline_llm import OfflineLLM
-from crewtrace.tracker import SpanTracker
+from crewtrace.tracing.event_hook import scope_starting_types
+from crewtrace.tracing.tracker import SpanTracker
 from tests.helpers import BrokenTool, one_task_crew
 from tests.test_out_of_order import RUNS, recorded_run
 
@@ -25,7 +25,7 @@ def _live_replay(events, caplog) -> tuple[SpanTracker, list]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracker = SpanTracker(provider.get_tracer("robust"), transparent_types=scope_starting_types(), live=True)
-    with caplog.at_level(logging.WARNING, logger="crewtrace.tracker"), tracker.run_scope():
+    with caplog.at_level(logging.WARNING, logger="crewtrace.tracing.tracker"), tracker.run_scope():
         for source, event in events:
             tracker.handle(source, event)
     return tracker, list(exporter.get_finished_spans())

@@ -10,10 +10,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import crewtrace
 from crewtrace import attributes as A
-from crewtrace.demo_crew import NotebookTool, build_demo_crew
+from crewtrace.demo.crew import NotebookTool, build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
-from crewtrace.pricing import PriceTable
-from crewtrace.usage import normalize_usage
+from crewtrace.usage.pricing import PriceTable
+from crewtrace.usage.tokens import normalize_usage
 from tests.helpers import analyst_crew, one_task_crew
 from tests.openai_server import USAGE, OpenAIServer
 
@@ -177,10 +177,10 @@ def test_hierarchical_crew_totals_include_manager_and_coworker_calls(memory):
 def test_usage_that_arrives_after_its_parent_closed_still_reaches_the_levels_still_open():
     from opentelemetry.trace import INVALID_SPAN
 
-    from crewtrace import catalog as C
-    from crewtrace.accounting import Accounting
-    from crewtrace.nodes import Node, Root
-    from crewtrace.usage import Usage
+    from crewtrace.tracing import event_table as C
+    from crewtrace.tracing.nodes import Node, Root
+    from crewtrace.tracing.rollups import Accounting
+    from crewtrace.usage.tokens import Usage
 
     root = Root("crew")
     crew = Node("crew", C.CREW, INVALID_SPAN, root, 0)

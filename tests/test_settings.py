@@ -15,9 +15,9 @@ from opentelemetry.sdk.trace import sampling
 from pydantic import BaseModel
 
 import crewtrace
-from crewtrace import settings as S
-from crewtrace.content import ContentPolicy, to_text
-from crewtrace.spans import put
+from crewtrace.setup import settings as S
+from crewtrace.tracing.content import ContentPolicy, to_text
+from crewtrace.tracing.spans import put
 
 TEXT = st.text(max_size=80)
 

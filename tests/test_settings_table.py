@@ -16,9 +16,10 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 
 import crewtrace
-from crewtrace import settings as S
+from crewtrace.setup import (
+    settings as S,  # name: (good arguments, bad arguments, good environment strings, bad environment strings)
+)
 
-# name: (good arguments, bad arguments, good environment strings, bad environment strings)
 VALUES: dict[str, tuple[list[Any], list[Any], list[str], list[str]]] = {
     "exporter": (["otlp", "file,console", ["file"], "none"], ["zipkin", 5, ["x"], [1]], ["otlp,console"], ["jaeger"]),
     "protocol": (["grpc", "HTTP/PROTOBUF"], ["http/json", 1], ["http/protobuf"], ["thrift"]),
@@ -160,7 +161,7 @@ def test_the_file_path_variable_alone_does_not_choose_the_file_exporter(monkeypa
 
 def test_a_second_call_with_other_settings_warns_and_keeps_the_first(caplog):
     first = crewtrace.instrument(tracer_provider=TracerProvider(), exporter="none")
-    with caplog.at_level(logging.WARNING, logger="crewtrace.configure"):
+    with caplog.at_level(logging.WARNING, logger="crewtrace.setup.configure"):
         assert crewtrace.instrument(tracer_provider=first.tracer_provider, exporter="none") is first
         assert not caplog.records  # the same settings: nothing to say
         assert crewtrace.instrument(exporter="console", service_name="other") is first

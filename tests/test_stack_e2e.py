@@ -21,10 +21,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from crewtrace import attributes as A
 from crewtrace.cli import main as cli_main
-from crewtrace.demo_crew import build_demo_crew
+from crewtrace.demo.crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM, OfflineLLMError
-from crewtrace.render import as_json
-from crewtrace.summary import summarize
+from crewtrace.report.render import as_json
+from crewtrace.report.summary import summarize
 from tests import stack
 from tests.backends import settle
 from tests.helpers import ReportFlow, failing_second_call_crew, hierarchical_crew, outline

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from crewtrace import attributes as A
-from crewtrace.settings import DEFAULT_ENDPOINTS
+from crewtrace.setup.settings import DEFAULT_ENDPOINTS
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "collector-config.yaml").read_text())

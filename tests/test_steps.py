@@ -11,7 +11,7 @@ from opentelemetry.trace import StatusCode
 
 from crewtrace import attributes as A
 from crewtrace.offline_llm import OfflineLLM
-from crewtrace.records import records_from_sdk
+from crewtrace.report.records import records_from_sdk
 from tests.helpers import BrokenTool, one_task_crew, outline
 
 

@@ -11,11 +11,11 @@ from crewai import Agent, Crew, Task
 
 import crewtrace
 from crewtrace.cli import main
-from crewtrace.demo_crew import NotebookTool
-from crewtrace.exporters import spans_to_otlp_json
+from crewtrace.demo.crew import NotebookTool
 from crewtrace.offline_llm import OfflineLLM
-from crewtrace.pricing import PriceTable
-from crewtrace.usage import normalize_usage
+from crewtrace.setup.exporters import spans_to_otlp_json
+from crewtrace.usage.pricing import PriceTable
+from crewtrace.usage.tokens import normalize_usage
 from tests.helpers import BrokenTool
 from tests.local_http import LocalHTTPServer, QuietHandler
 

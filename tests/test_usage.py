@@ -6,7 +6,7 @@ import pytest
 from crewai.types.usage_metrics import UsageMetrics
 
 from crewtrace import attributes as A
-from crewtrace.usage import Totals, Usage, normalize_usage
+from crewtrace.usage.tokens import Totals, Usage, normalize_usage
 
 # (provider shape, usage as reported, expected Usage(input incl. cached, output, cache read, cache write, reasoning))
 CASES = [

@@ -4,8 +4,8 @@
 instrumentor for applications that build their own providers.
 """
 
-from crewtrace.configure import Instrumentation, instrument
 from crewtrace.instrumentor import CrewAIInstrumentor
+from crewtrace.setup.configure import Instrumentation, instrument
 from crewtrace.version import __version__
 
 __all__ = ["CrewAIInstrumentor", "Instrumentation", "__version__", "instrument"]

@@ -115,7 +115,7 @@ USAGE_REQUESTS: Final = "crewai.usage.requests"
 USAGE_UNPRICED_REQUESTS: Final = "crewai.usage.unpriced_requests"
 USAGE_COST_USD: Final = "crewai.usage.cost_usd"
 
-# Steps of a run besides the main units (steps.py).
+# Steps of a run besides the main units (tracing/steps.py).
 SPAN_GUARDRAIL: Final = "guardrail"
 GUARDRAIL_NAME: Final = "crewai.guardrail.name"
 GUARDRAIL_TYPE: Final = "crewai.guardrail.type"
@@ -154,14 +154,14 @@ MCP_RECONNECT: Final = "crewai.mcp.reconnect"
 MCP_METHOD_NAME: Final = "mcp.method.name"
 MCP_METHOD_TOOLS_CALL: Final = "tools/call"
 
-# Span events marking moments inside a span (steps.py).
+# Span events marking moments inside a span (tracing/steps.py).
 EVENT_TOOL_FAILURE: Final = "crewai.tool.failure"
 EVENT_TOOL_SELECTION_ERROR: Final = "crewai.tool.selection_error"
 EVENT_TOOL_INPUT_ERROR: Final = "crewai.tool.input_error"
 TOOL_ERROR: Final = "crewai.tool.error"
 EVENT_LLM_FIRST_CHUNK: Final = "crewai.llm.first_chunk"
 
-# Metrics (metrics.py).
+# Metrics (tracing/metrics.py).
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_AGENT_DURATION: Final = "gen_ai.invoke_agent.duration"

@@ -27,9 +27,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _summary(args: argparse.Namespace) -> str:
-    from crewtrace.records import fetch_jaeger, read_otlp_file
-    from crewtrace.render import as_json, render_task, render_text
-    from crewtrace.summary import summarize, task_detail
+    from crewtrace.report.records import fetch_jaeger, read_otlp_file
+    from crewtrace.report.render import as_json, render_task, render_text
+    from crewtrace.report.summary import summarize, task_detail
 
     if args.jaeger:
         if not args.trace_id:
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "demo":
-            from crewtrace.demo import run_demo
+            from crewtrace.demo.run import run_demo
 
             run_demo(sys.stdout, endpoint=args.endpoint, file_path=args.file_path)
         else:

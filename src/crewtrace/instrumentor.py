@@ -10,13 +10,14 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from crewtrace import litellm_usage, settings
-from crewtrace.content import ContentPolicy
-from crewtrace.listener import CrewAIEventListener, scope_starting_types
-from crewtrace.metrics import CrewMetrics
 from crewtrace.package import _instruments
-from crewtrace.pricing import PriceTable
-from crewtrace.tracker import SpanTracker
+from crewtrace.setup import settings
+from crewtrace.tracing import litellm_usage
+from crewtrace.tracing.content import ContentPolicy
+from crewtrace.tracing.event_hook import CrewAIEventHook, scope_starting_types
+from crewtrace.tracing.metrics import CrewMetrics
+from crewtrace.tracing.tracker import SpanTracker
+from crewtrace.usage.pricing import PriceTable
 from crewtrace.version import __version__
 
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
@@ -31,7 +32,7 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """
 
     _tracker: SpanTracker | None = None
-    _listener: CrewAIEventListener | None = None
+    _listener: CrewAIEventHook | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -55,7 +56,7 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             transparent_types=scope_starting_types(),
             live=True,
         )
-        self._listener = CrewAIEventListener(self._tracker)
+        self._listener = CrewAIEventHook(self._tracker)
         self._listener.register()
         litellm_usage.install(self._listener.on_llm_response)
         wrap_function_wrapper("crewai.crew", "Crew.kickoff", self._kickoff)

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import crewtrace
-from crewtrace.demo_crew import build_demo_crew
+from crewtrace.demo.crew import build_demo_crew
 
 mine = InMemorySpanExporter()
 provider = TracerProvider(resource=Resource.create({"service.name": "my-app"}))

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from crewtrace import CrewAIInstrumentor
-from crewtrace.demo_crew import NotebookTool
+from crewtrace.demo.crew import NotebookTool
 
 base_url, path = sys.argv[1], sys.argv[2]
 exporter = InMemorySpanExporter()

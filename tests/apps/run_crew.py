@@ -6,7 +6,7 @@ Prints the token usage the offline LLM reported, one JSON object per LLM call, f
 import json
 
 import crewtrace
-from crewtrace.demo_crew import build_demo_crew
+from crewtrace.demo.crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
 
 handle = crewtrace.instrument()

@@ -1,5 +1,5 @@
 """An application that never imports crewtrace's API: run under `opentelemetry-instrument`."""
 
-from crewtrace.demo_crew import build_demo_crew
+from crewtrace.demo.crew import build_demo_crew
 
 print(build_demo_crew().kickoff().raw)

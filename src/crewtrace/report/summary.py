@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crewtrace import attributes as A
-from crewtrace.records import SpanRecord
+from crewtrace.report.records import SpanRecord
 
 
 @dataclass

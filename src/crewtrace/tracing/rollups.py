@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from crewtrace import attributes as A
-from crewtrace import catalog as C
-from crewtrace.metrics import CrewMetrics
-from crewtrace.nodes import Node
-from crewtrace.pricing import PriceTable
-from crewtrace.usage import Totals, Usage, normalize_usage
+from crewtrace.tracing import event_table as C
+from crewtrace.tracing.metrics import CrewMetrics
+from crewtrace.tracing.nodes import Node
+from crewtrace.usage.pricing import PriceTable
+from crewtrace.usage.tokens import Totals, Usage, normalize_usage
 
 # Span attributes that each unit's metrics are split by (low cardinality: names, never ids or text).
 _METRIC_DIMENSIONS = {

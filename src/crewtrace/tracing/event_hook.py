@@ -17,8 +17,8 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from crewtrace import catalog as C
-from crewtrace.tracker import SpanTracker
+from crewtrace.tracing import event_table as C
+from crewtrace.tracing.tracker import SpanTracker
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def scope_starting_types() -> frozenset[str]:
 _made_current: ContextVar[tuple[tuple[str, object], ...]] = ContextVar("crewtrace_made_current", default=())
 
 
-class CrewAIEventListener:
+class CrewAIEventHook:
     """Wraps ``CrewAIEventsBus.emit`` so each emitted event reaches the tracker synchronously."""
 
     def __init__(self, tracker: SpanTracker) -> None:

@@ -63,10 +63,10 @@ def run_demo(out: TextIO, endpoint: str | None = None, file_path: str | None = N
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     import crewtrace
-    from crewtrace.demo_crew import build_demo_crew
-    from crewtrace.records import records_from_sdk
-    from crewtrace.render import render_text
-    from crewtrace.summary import summarize
+    from crewtrace.demo.crew import build_demo_crew
+    from crewtrace.report.records import records_from_sdk
+    from crewtrace.report.render import render_text
+    from crewtrace.report.summary import summarize
 
     export: dict[str, Any] = dict(choose_export(endpoint, file_path))
     target = export.get("endpoint") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")

@@ -1,6 +1,6 @@
 """The span model of a crew's main units (crew, task, agent, LLM call, tool call, flow, flow method).
 
-Pure functions of (source, event) naming each span and building its attributes; catalog.py says which
+Pure functions of (source, event) naming each span and building its attributes; event_table.py says which
 event opens or closes which unit, and the tracker decides parents and timing. docs/span-model.md documents
 every name written here.
 """
@@ -17,8 +17,8 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from crewtrace import attributes as A
-from crewtrace.content import ContentPolicy, to_text
-from crewtrace.usage import normalize_usage
+from crewtrace.tracing.content import ContentPolicy, to_text
+from crewtrace.usage.tokens import normalize_usage
 
 Attributes = dict[str, AttributeValue]
 # One encoder for every message: json.dumps with options builds a new JSONEncoder on each call.

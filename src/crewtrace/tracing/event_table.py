@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from crewtrace import spans, steps
-from crewtrace.content import ContentPolicy
-from crewtrace.spans import Attributes, SpanError, SpanStart, type_name
+from crewtrace.tracing import spans, steps
+from crewtrace.tracing.content import ContentPolicy
+from crewtrace.tracing.spans import Attributes, SpanError, SpanStart, type_name
 
 CREW, TASK, AGENT, LLM, TOOL, FLOW, METHOD = "crew", "task", "agent", "llm", "tool", "flow", "method"
 GUARDRAIL, REASONING, MEMORY, KNOWLEDGE, MCP_CONNECT, MCP_TOOL = (

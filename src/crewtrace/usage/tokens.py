@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from crewtrace import attributes as A
+from crewtrace import attributes as A  # The gen_ai.usage.* attribute of each Usage field, in field order.
 
-# The gen_ai.usage.* attribute of each Usage field, in field order.
 _ATTRIBUTE_KEYS = (
     A.GEN_AI_USAGE_INPUT_TOKENS,
     A.GEN_AI_USAGE_OUTPUT_TOKENS,

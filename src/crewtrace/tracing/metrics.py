@@ -13,7 +13,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.util.types import AttributeValue
 
 from crewtrace import attributes as A
-from crewtrace.usage import Usage
+from crewtrace.usage.tokens import Usage
 from crewtrace.version import __version__
 
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
@@ -65,7 +65,7 @@ class CrewMetrics:
 
 
 def spans_dropped_counter(meter_provider: MeterProvider | None) -> Counter:
-    """The count of spans that never reached the collector, by reason (delivery.py records it)."""
+    """The count of spans that never reached the collector, by reason (setup/delivery.py records it)."""
     meter = get_meter("crewtrace", __version__, meter_provider)
     return meter.create_counter(
         A.METRIC_SPANS_DROPPED, unit="{span}", description="Spans not delivered to the collector, by reason"

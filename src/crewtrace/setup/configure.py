@@ -24,12 +24,12 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
-from crewtrace import settings
-from crewtrace.content import ContentPolicy
-from crewtrace.delivery import DEFAULT_SHUTDOWN_TIMEOUT, BoundedBatchSpanProcessor
-from crewtrace.exporters import OTLPJsonFileSpanExporter, otlp_exporter
 from crewtrace.instrumentor import CrewAIInstrumentor
-from crewtrace.metrics import build_meter_provider, spans_dropped_counter
+from crewtrace.setup import settings
+from crewtrace.setup.delivery import DEFAULT_SHUTDOWN_TIMEOUT, BoundedBatchSpanProcessor
+from crewtrace.setup.exporters import OTLPJsonFileSpanExporter, otlp_exporter
+from crewtrace.tracing.content import ContentPolicy
+from crewtrace.tracing.metrics import build_meter_provider, spans_dropped_counter
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from crewtrace.usage import Totals, Usage
+from crewtrace.usage.tokens import Totals, Usage
 
 
 @dataclass(slots=True)

@@ -8,7 +8,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from crewtrace.summary import Failure, Summary, TaskDetail
+from crewtrace.report.summary import Failure, Summary, TaskDetail
 
 TIMELINE_WIDTH = 48
 _TEXT_WIDTH = 100

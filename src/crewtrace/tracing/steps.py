@@ -12,8 +12,8 @@ from typing import Any
 from opentelemetry.trace import SpanKind
 
 from crewtrace import attributes as A
-from crewtrace.content import ContentPolicy
-from crewtrace.spans import Attributes, SpanStart, put, put_text
+from crewtrace.tracing.content import ContentPolicy
+from crewtrace.tracing.spans import Attributes, SpanStart, put, put_text
 
 
 def _value(value: Any) -> Any:

@@ -23,10 +23,10 @@ from opentelemetry.sdk.trace import TracerProvider, sampling
 from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.util.re import parse_env_headers
 
-from crewtrace.content import CAPTURE_ENV, OTEL_CAPTURE_ENV, compile_patterns
-from crewtrace.delivery import DEFAULT_SHUTDOWN_TIMEOUT
-from crewtrace.exporters import DEFAULT_ENDPOINTS
-from crewtrace.pricing import PRICES_ENV, PriceTable
+from crewtrace.setup.delivery import DEFAULT_SHUTDOWN_TIMEOUT
+from crewtrace.setup.exporters import DEFAULT_ENDPOINTS
+from crewtrace.tracing.content import CAPTURE_ENV, OTEL_CAPTURE_ENV, compile_patterns
+from crewtrace.usage.pricing import PRICES_ENV, PriceTable
 
 DEFAULT_FILE_PATH = "crewtrace-traces.jsonl"
 FILE_PATH_ENV = "CREWTRACE_FILE_PATH"

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from crewtrace.usage import Usage
+from crewtrace.usage.tokens import Usage
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,9 @@ class PriceTable:
     @classmethod
     def load(cls, override: str | Path | Mapping[str, Any] | None = None) -> PriceTable:
         """The shipped table, with ``override`` (a JSON file path or a dict in the same shape) on top."""
-        shipped = json.loads(resources.files("crewtrace").joinpath("data/prices.json").read_text(encoding="utf-8"))
+        shipped = json.loads(
+            resources.files("crewtrace.usage").joinpath("data/prices.json").read_text(encoding="utf-8")
+        )
         by_provider: dict[str, dict[str, Price]] = {}
         anywhere: dict[str, Price] = {}
         free = set(shipped.get("free_providers", []))

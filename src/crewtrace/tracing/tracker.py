@@ -30,15 +30,15 @@ from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, StatusCode
 
 from crewtrace import attributes as A
-from crewtrace import catalog as C
-from crewtrace import spans as S
-from crewtrace.accounting import Accounting, reported
-from crewtrace.content import ContentPolicy
-from crewtrace.metrics import CrewMetrics
-from crewtrace.nodes import Node, Root
-from crewtrace.pricing import PriceTable
-from crewtrace.providers import span_made_elsewhere
-from crewtrace.usage import Usage
+from crewtrace.tracing import event_table as C
+from crewtrace.tracing import spans as S
+from crewtrace.tracing.content import ContentPolicy
+from crewtrace.tracing.metrics import CrewMetrics
+from crewtrace.tracing.nodes import Node, Root
+from crewtrace.tracing.other_instrumentations import span_made_elsewhere
+from crewtrace.tracing.rollups import Accounting, reported
+from crewtrace.usage.pricing import PriceTable
+from crewtrace.usage.tokens import Usage
 
 logger = logging.getLogger(__name__)
 

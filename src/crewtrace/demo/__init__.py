@@ -1,0 +1,1 @@
+"""``crewtrace demo``: the offline demo crew, run under crewtrace."""

@@ -1,0 +1,1 @@
+"""Reporting: spans read back as records, one run's summary, and its rendering."""

@@ -1,0 +1,1 @@
+"""Setup and export: ``instrument()``, its settings, the exporters and span delivery."""

@@ -1,0 +1,1 @@
+"""Token usage in one shape, and what it costs."""
