@@ -1,12 +1,26 @@
-"""Span names, operation names and attribute keys: every name crewtrace writes, in one place.
+"""Span names, operation names, attribute keys and metric names: every name crewtrace writes, in one place.
 
-GenAI names follow the OpenTelemetry GenAI semantic conventions
-(github.com/open-telemetry/semantic-conventions-genai); CrewAI-specific facts live under ``crewai.*``.
+Three kinds, kept apart below: stable OpenTelemetry names, imported from ``opentelemetry.semconv``; GenAI
+names, typed here because the GenAI conventions are still in development (they follow
+github.com/open-telemetry/semantic-conventions-genai, whose names may change before they are stable); and
+crewtrace's own names for CrewAI's facts, under ``crewai.*`` (``crewtrace.*`` for the tracer's own
+delivery). docs/span-model.md documents each, and lists every rename in its changelog.
 """
 
 from __future__ import annotations
 
 from typing import Final
+
+from opentelemetry.semconv.attributes import error_attributes, exception_attributes
+
+# --- Stable OpenTelemetry names ----------------------------------------------------------------------------------
+ERROR_TYPE: Final = error_attributes.ERROR_TYPE
+ERROR_TYPE_OTHER: Final = error_attributes.ErrorTypeValues.OTHER.value
+EXCEPTION_EVENT: Final = "exception"  # the event name the SDK's record_exception() uses
+EXCEPTION_TYPE: Final = exception_attributes.EXCEPTION_TYPE
+EXCEPTION_MESSAGE: Final = exception_attributes.EXCEPTION_MESSAGE
+
+# --- GenAI semantic conventions (in development) ----------------------------------------------------------------
 
 # gen_ai.operation.name values, also the first word of each span name.
 OP_INVOKE_WORKFLOW: Final = "invoke_workflow"
@@ -17,7 +31,6 @@ OP_EXECUTE_TOOL: Final = "execute_tool"
 # First word of a flow method's span name (not a GenAI operation, so no gen_ai.operation.name).
 SPAN_FLOW_METHOD: Final = "flow_method"
 
-# GenAI semantic conventions.
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
 GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
 GEN_AI_WORKFLOW_NAME: Final = "gen_ai.workflow.name"
@@ -47,15 +60,16 @@ GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
 GEN_AI_TOOL_TYPE: Final = "gen_ai.tool.type"
 GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
 GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
-ERROR_TYPE: Final = "error.type"
-ERROR_TYPE_OTHER: Final = "_OTHER"
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+TOKEN_TYPE_INPUT: Final = "input"
+TOKEN_TYPE_OUTPUT: Final = "output"
+MCP_METHOD_NAME: Final = "mcp.method.name"
+MCP_METHOD_TOOLS_CALL: Final = "tools/call"
+TOOL_TYPE_FUNCTION: Final = "function"
 
-# Exception event (OpenTelemetry exception semantic conventions).
-EXCEPTION_EVENT: Final = "exception"
-EXCEPTION_TYPE: Final = "exception.type"
-EXCEPTION_MESSAGE: Final = "exception.message"
-
-# CrewAI-specific facts.
+# --- crewtrace's own names: CrewAI's facts ----------------------------------------------------------------------
 CREWAI_VERSION: Final = "crewai.version"
 CREW_ID: Final = "crewai.crew.id"
 CREW_KEY: Final = "crewai.crew.key"
@@ -151,9 +165,6 @@ MCP_SERVER_NAME: Final = "crewai.mcp.server.name"
 MCP_SERVER_URL: Final = "crewai.mcp.server.url"
 MCP_TRANSPORT: Final = "crewai.mcp.transport"
 MCP_RECONNECT: Final = "crewai.mcp.reconnect"
-MCP_METHOD_NAME: Final = "mcp.method.name"
-MCP_METHOD_TOOLS_CALL: Final = "tools/call"
-
 # Span events marking moments inside a span (tracing/steps.py).
 EVENT_TOOL_FAILURE: Final = "crewai.tool.failure"
 EVENT_TOOL_SELECTION_ERROR: Final = "crewai.tool.selection_error"
@@ -161,16 +172,11 @@ EVENT_TOOL_INPUT_ERROR: Final = "crewai.tool.input_error"
 TOOL_ERROR: Final = "crewai.tool.error"
 EVENT_LLM_FIRST_CHUNK: Final = "crewai.llm.first_chunk"
 
-# Metrics (tracing/metrics.py).
-METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
-METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
-METRIC_AGENT_DURATION: Final = "gen_ai.invoke_agent.duration"
-METRIC_TOOL_DURATION: Final = "gen_ai.execute_tool.duration"
+# Metrics (tracing/metrics.py) that no convention defines.
+METRIC_AGENT_DURATION: Final = "crewai.agent.duration"  # was gen_ai.invoke_agent.duration (invented)
+METRIC_TOOL_DURATION: Final = "crewai.tool.duration"  # was gen_ai.execute_tool.duration (invented)
 METRIC_COST: Final = "crewai.llm.cost"
 METRIC_CREW_RUNS: Final = "crewai.crew.runs"
-GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
-TOKEN_TYPE_INPUT: Final = "input"
-TOKEN_TYPE_OUTPUT: Final = "output"
 METRIC_SPANS_DROPPED: Final = "crewtrace.spans.dropped"
 SPANS_DROPPED_REASON: Final = "crewtrace.drop.reason"
 DROPPED_EXPORT_FAILED: Final = "export_failed"
@@ -185,5 +191,3 @@ AGENT_THOUGHT_TEXT: Final = "crewai.agent.thought.text"
 
 # Set on a span crewtrace had to close itself because CrewAI never sent its ending event.
 SPAN_INCOMPLETE: Final = "crewai.span.incomplete"
-
-TOOL_TYPE_FUNCTION: Final = "function"

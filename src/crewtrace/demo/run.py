@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import urlparse
 
+from opentelemetry.sdk.environment_variables import OTEL_SERVICE_NAME
+
+from crewtrace.setup.exporters import configured_endpoint
+
 # CrewAI reads these at import time: no phone-home, no consent prompt, storage out of the user's home.
 _CREWAI_ENV = {"CREWAI_DISABLE_TELEMETRY": "true", "CREWAI_TRACING_ENABLED": "false", "CREWAI_TESTING": "true"}
 _LOCAL_PORTS = (("grpc", 4317), ("http/protobuf", 4318))
@@ -45,7 +49,7 @@ def choose_export(endpoint: str | None, file_path: str | None) -> dict[str, str]
         return {"exporter": "file", "file_path": file_path}
     if endpoint:
         return {"exporter": "otlp", "endpoint": endpoint}
-    if any(os.environ.get(v) for v in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")):
+    if configured_endpoint():
         return {"exporter": "otlp"}
     for protocol, port in _LOCAL_PORTS:
         if _listening(port):
@@ -69,12 +73,11 @@ def run_demo(out: TextIO, endpoint: str | None = None, file_path: str | None = N
     from crewtrace.report.summary import summarize
 
     export: dict[str, Any] = dict(choose_export(endpoint, file_path))
-    target = export.get("endpoint") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    target = target or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    target = export.get("endpoint") or configured_endpoint()
     unreachable = export["exporter"] == "otlp" and bool(target) and not _reachable(str(target))
     if unreachable:
         export["timeout"] = 2  # nobody to deliver to: give up quickly rather than hold the demo's exit
-    handle = crewtrace.instrument(service_name=os.environ.get("OTEL_SERVICE_NAME") or "crewtrace-demo", **export)
+    handle = crewtrace.instrument(service_name=os.environ.get(OTEL_SERVICE_NAME) or "crewtrace-demo", **export)
     memory = InMemorySpanExporter()  # the summary reads the same spans that were exported
     handle.tracer_provider.add_span_processor(SimpleSpanProcessor(memory))
     try:

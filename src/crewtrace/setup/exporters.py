@@ -35,12 +35,17 @@ def http_traces_url(endpoint: str) -> str:
     return endpoint.rstrip("/") + "/v1/traces"
 
 
+def configured_endpoint() -> str | None:
+    """The traces endpoint the environment sets (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, then _ENDPOINT), if any."""
+    for var in (sdk_env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, sdk_env.OTEL_EXPORTER_OTLP_ENDPOINT):
+        if os.environ.get(var, "").strip():
+            return os.environ[var].strip()
+    return None
+
+
 def env_endpoint(protocol: str) -> str:
     """Where the SDK's exporter sends when no endpoint is passed: its variables, else the default."""
-    for var in (sdk_env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, sdk_env.OTEL_EXPORTER_OTLP_ENDPOINT):
-        if os.environ.get(var):
-            return os.environ[var]
-    return DEFAULT_ENDPOINTS[protocol]
+    return configured_endpoint() or DEFAULT_ENDPOINTS[protocol]
 
 
 def otlp_exporter(

@@ -228,7 +228,6 @@ class Setting:
     from_env: Callable[[str], Any] = str  # an environment string as the value the check expects
 
 
-OTLP_ENV = "OTEL_EXPORTER_OTLP_"
 SETTINGS: tuple[Setting, ...] = (
     Setting("exporter", f"one or more of {', '.join(EXPORTERS)} (a list, or comma-separated)", _exporters,
             (api_env.OTEL_TRACES_EXPORTER,), "otlp"),
