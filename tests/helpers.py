@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from crewai import Agent, Crew, Process, Task
 from crewai.flow.flow import Flow, listen, start
@@ -11,7 +11,8 @@ from crewai.tools import BaseTool
 
 from crewtrace.demo.crew import NotebookTool
 from crewtrace.offline_llm import OfflineLLM
-from crewtrace.report.records import SpanRecord
+
+T = TypeVar("T", bound="TreeNode")
 
 
 class BrokenTool(BaseTool):
@@ -67,16 +68,26 @@ class ReportFlow(Flow):
         return one_task_crew(OfflineLLM(), name="writer-crew").kickoff(inputs={"topic": topic}).raw
 
 
-def children(records: Sequence[SpanRecord], parent: SpanRecord) -> list[SpanRecord]:
-    return sorted((r for r in records if r.parent_id == parent.span_id), key=lambda r: r.start_ns)
+class TreeNode(Protocol):
+    """What a tree outline needs of a span: a SpanRecord, or a span as a backend stored it."""
+
+    span_id: str
+    parent_id: str | None
+    name: str
+    start_ns: int
 
 
-def outline(records: Sequence[SpanRecord]) -> list[str]:
+def children(records: Sequence[T], parent: TreeNode) -> list[T]:
+    """The children of ``parent``, in start order (ties by name: some backends store microseconds)."""
+    return sorted((r for r in records if r.parent_id == parent.span_id), key=lambda r: (r.start_ns, r.name))
+
+
+def outline(records: Sequence[TreeNode]) -> list[str]:
     """The tree as indented span names, children in start order: easy to compare and to read in a failure."""
     ids = {r.span_id for r in records}
     lines: list[str] = []
 
-    def walk(record: SpanRecord, depth: int) -> None:
+    def walk(record: TreeNode, depth: int) -> None:
         lines.append("  " * depth + record.name)
         for child in children(records, record):
             walk(child, depth + 1)

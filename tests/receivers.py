@@ -10,24 +10,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
+from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from crewtrace.report.records import SpanRecord
+from crewtrace.report.records import SpanRecord, otlp_value, records_from_otlp
 from tests.local_http import LocalHTTPServer, QuietHandler
-
-_STATUS = {0: "UNSET", 1: "OK", 2: "ERROR"}
-
-
-def any_value(value: Any) -> Any:
-    kind = value.WhichOneof("value")
-    if kind == "array_value":
-        return [any_value(v) for v in value.array_value.values]
-    return getattr(value, kind) if kind else None
 
 
 def attributes_of(attrs: Any) -> dict[str, Any]:
-    return {kv.key: any_value(kv.value) for kv in attrs}
+    """Protobuf KeyValues as a dict, decoded by crewtrace's own OTLP reader."""
+    return {kv.key: otlp_value(MessageToDict(kv.value)) for kv in attrs}
 
 
 class _Receiver:
@@ -88,19 +81,10 @@ class _Receiver:
         ]
 
     def records(self) -> list[SpanRecord]:
-        return [
-            SpanRecord(
-                trace_id=span.trace_id.hex(),
-                span_id=span.span_id.hex(),
-                parent_id=span.parent_span_id.hex() or None,
-                name=span.name,
-                start_ns=span.start_time_unix_nano,
-                end_ns=span.end_time_unix_nano,
-                status=_STATUS[span.status.code],
-                attributes=attributes_of(span.attributes),
-            )
-            for _, span in self.spans()
-        ]
+        """Every span received so far, read by crewtrace's own OTLP reader."""
+        with self._lock:
+            requests = list(self.requests)
+        return [record for request in requests for record in records_from_otlp(MessageToDict(request))]
 
     def wait_for_spans(self, count: int, timeout: float = 15.0) -> list[SpanRecord]:
         """Wait (bounded) until at least ``count`` spans arrived; return them."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from crewtrace.report.records import SpanRecord, records_from_otlp
-from tests.backends import LOOPBACK, BackendError, Server, free_ports, http_get, poll
+from tests.processes import LOOPBACK, BackendError, Server, free_ports, http_get, poll
 
 REPO = Path(__file__).resolve().parent.parent
 COLLECTOR_CONFIG = REPO / "collector-config.yaml"

@@ -19,7 +19,7 @@ import crewtrace
 from crewtrace.offline_llm import OfflineLLMError
 from crewtrace.report.records import SpanRecord, read_otlp_file
 from tests import stack
-from tests.backends import BackendError, Server
+from tests.processes import BackendError, Server
 
 SERVICE = "crewtrace-stack-test"
 ADDED_BY_COLLECTOR = ("redaction.",)  # the redaction processor's summary attributes (summary: info)

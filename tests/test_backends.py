@@ -1,7 +1,7 @@
 """End to end against real backends: crews traced by ``crewtrace.instrument()``, read back through each backend's API.
 
 Arize Phoenix (OTLP gRPC and HTTP) and the MLflow tracking server (OTLP HTTP) run as real servers, each from
-its own virtual environment (tests/backends.py installs them once per machine). Each test runs a real crew,
+its own virtual environment (tests/backend_installs.py installs them once per machine). Each test runs a real crew,
 flushes with ``handle.shutdown()`` and asserts what the backend stored and computed: the span tree by ids,
 every LLM call's tokens (as sent and as the backend derived them), errors with their exception events, and
 each per-trace token total the backend reports, which must equal the true sum of the calls' tokens.
@@ -33,8 +33,10 @@ import crewtrace
 from crewtrace.demo.crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM, OfflineLLMError
 from tests import backends
-from tests.backends import BackendError, MlflowReader, PhoenixReader, SeenSpan, Server, TokenTotals
-from tests.helpers import BrokenTool, failing_second_call_crew, one_task_crew
+from tests.backend_installs import MLFLOW, PHOENIX, Backend
+from tests.backend_readers import MlflowReader, PhoenixReader, SeenSpan, TokenTotals, json_or_raw
+from tests.helpers import BrokenTool, failing_second_call_crew, one_task_crew, outline
+from tests.processes import BackendError, Server, settle
 
 pytestmark = pytest.mark.usefixtures("fresh_global_provider")
 MODEL = "gpt-4o-mini"  # a model both backends (and crewtrace) have a price for
@@ -92,7 +94,7 @@ class Started:
 
 
 def _serve(
-    make: Callable[[Any, Any], Server], backend: backends.Backend, workdir: Any, prepare: Callable[[Server], Any]
+    make: Callable[[Any, Any], Server], backend: Backend, workdir: Any, prepare: Callable[[Server], Any]
 ) -> Iterator[Started]:
     stack = contextlib.ExitStack()
     try:
@@ -108,14 +110,12 @@ def _serve(
 
 @pytest.fixture(scope="session")
 def phoenix_server(tmp_path_factory) -> Iterator[Started]:
-    yield from _serve(backends.phoenix_server, backends.PHOENIX, tmp_path_factory.mktemp("phoenix"), lambda _: None)
+    yield from _serve(backends.phoenix_server, PHOENIX, tmp_path_factory.mktemp("phoenix"), lambda _: None)
 
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory) -> Iterator[Started]:
-    yield from _serve(
-        backends.mlflow_server, backends.MLFLOW, tmp_path_factory.mktemp("mlflow"), backends.mlflow_warm_up
-    )
+    yield from _serve(backends.mlflow_server, MLFLOW, tmp_path_factory.mktemp("mlflow"), backends.mlflow_warm_up)
 
 
 # --- where a test sends its trace and how it reads it back ------------------------------------------------------
@@ -164,7 +164,7 @@ class Target:
             reader = PhoenixReader(self.server, self.label)
             spans = reader.wait_for_spans(trace_id, span_count)
             # Token totals are written as spans are inserted: read until they reach the expected figures.
-            summary = backends.settle(
+            summary = settle(
                 lambda: reader.trace_summary(trace_id),
                 lambda s: _matches([_figures(t) for t in reader.token_totals(s)], expected),
                 timeout=10.0,
@@ -179,7 +179,7 @@ class Target:
         if self.backend == "phoenix":
             a = span.attributes
             return a.get("llm.token_count.prompt"), a.get("llm.token_count.completion"), a.get("llm.token_count.total")
-        usage = backends.json_or_raw(span.attributes.get("mlflow.chat.tokenUsage")) or {}
+        usage = json_or_raw(span.attributes.get("mlflow.chat.tokenUsage")) or {}
         return usage.get("input_tokens"), usage.get("output_tokens"), usage.get("total_tokens")
 
     def kinds(self) -> dict[str, str]:
@@ -243,21 +243,6 @@ def run_traced(target: Target, llm: OfflineLLM, crew: Crew) -> Run:
 
 def _hex(span_id: int) -> str:
     return format(span_id, "016x")
-
-
-def outline(spans: list[SeenSpan]) -> list[str]:
-    """The stored tree as indented names, built from the backend's own parent ids, children in start order."""
-    ids = {s.span_id for s in spans}
-    lines: list[str] = []
-
-    def walk(span: SeenSpan, depth: int) -> None:
-        lines.append("  " * depth + span.name)
-        for child in sorted((c for c in spans if c.parent_id == span.span_id), key=lambda c: (c.start_ns, c.name)):
-            walk(child, depth + 1)
-
-    for root in sorted((s for s in spans if s.parent_id not in ids), key=lambda s: s.start_ns):
-        walk(root, 0)
-    return lines
 
 
 def _figures(totals: TokenTotals) -> tuple[Any, Any, Any]:

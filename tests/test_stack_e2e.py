@@ -26,8 +26,8 @@ from crewtrace.offline_llm import OfflineLLM, OfflineLLMError
 from crewtrace.report.render import as_json
 from crewtrace.report.summary import summarize
 from tests import stack
-from tests.backends import settle
 from tests.helpers import ReportFlow, failing_second_call_crew, hierarchical_crew, outline
+from tests.processes import settle
 from tests.stack_runs import (
     SERVICE,
     Run,

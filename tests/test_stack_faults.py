@@ -18,8 +18,8 @@ import pytest
 
 from crewtrace.offline_llm import OfflineLLM
 from tests import stack
-from tests.backends import BackendError, Server, poll, settle
 from tests.helpers import analyst_crew
+from tests.processes import BackendError, Server, poll, settle
 from tests.stack_runs import SERVICE, Run, assert_same_spans, file_kinds, instrument, traces_in
 
 pytestmark = pytest.mark.usefixtures("fresh_global_provider")

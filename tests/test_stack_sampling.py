@@ -16,8 +16,8 @@ import pytest
 
 from crewtrace.offline_llm import OfflineLLM, OfflineLLMError
 from tests import stack
-from tests.backends import poll, settle
 from tests.helpers import failing_second_call_crew, one_task_crew
+from tests.processes import poll, settle
 from tests.stack_runs import SERVICE, Stack, instrument, start_stack, traces_in
 
 pytestmark = pytest.mark.usefixtures("fresh_global_provider")

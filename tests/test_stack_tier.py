@@ -14,8 +14,8 @@ import pytest
 
 from crewtrace.offline_llm import OfflineLLM
 from tests import stack
-from tests.backends import BackendError, Server
 from tests.helpers import one_task_crew
+from tests.processes import BackendError, Server
 from tests.stack_runs import Run, assert_same_spans, file_kinds, instrument, traces_in
 
 pytestmark = pytest.mark.usefixtures("fresh_global_provider")

@@ -75,23 +75,30 @@ def records_from_sdk(spans: Iterable[Any]) -> list[SpanRecord]:
     return records
 
 
-def _value(value: Mapping[str, Any]) -> Any:
-    """An OTLP/JSON AnyValue as a Python value."""
+def otlp_value(value: Mapping[str, Any]) -> Any:
+    """An AnyValue in OTLP/JSON (lowerCamelCase) or protobuf's JSON with field names (snake_case) as Python."""
     for key, item in value.items():
+        key = _CAMEL.get(key, key)
         if key == "arrayValue":
-            return [_value(v) for v in item.get("values", [])]
+            return [otlp_value(v) for v in item.get("values", [])]
         if key == "kvlistValue":
-            return {kv["key"]: _value(kv.get("value", {})) for kv in item.get("values", [])}
+            return {kv["key"]: otlp_value(kv.get("value", {})) for kv in item.get("values", [])}
         if key == "intValue":
             return int(item)
         if key == "doubleValue":
             return float(item)
+        if key == "boolValue":
+            return bool(item)
         return item
     return None
 
 
+_CAMEL = {f"{kind}_value": f"{kind}Value" for kind in ("string", "bool", "int", "double", "bytes")}
+_CAMEL.update(array_value="arrayValue", kvlist_value="kvlistValue")
+
+
 def _attributes(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    return {kv["key"]: _value(kv.get("value", {})) for kv in items}
+    return {kv["key"]: otlp_value(kv.get("value", {})) for kv in items}
 
 
 def _hex(value: str, size: int) -> str:
