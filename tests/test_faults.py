@@ -11,7 +11,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from crewtrace import CrewAIInstrumentor
 from crewtrace.offline_llm import OfflineLLM
-from crewtrace.tracing import event_table, metrics, spans
+from crewtrace.tracing import event_table, metrics
+from crewtrace.tracing.builders import task as task_builders
 from tests.helpers import BrokenTool, one_task_crew
 
 
@@ -26,7 +27,7 @@ def _boom(*args, **kwargs):
 @pytest.mark.parametrize(
     ("target", "name"),
     [
-        (spans, "task_start"),  # describing a span at its start
+        (task_builders, "task_start"),  # describing a span at its start
         (event_table._ENDS, event_table.LLM),  # reading an LLM call's end
         (event_table._ENDS, event_table.TOOL),  # reading a tool attempt's end
         (metrics.CrewMetrics, "record_llm"),  # recording metrics as a span ends

@@ -16,8 +16,8 @@ from pydantic import BaseModel
 
 import crewtrace
 from crewtrace.setup import settings as S
+from crewtrace.tracing.builders.common import put
 from crewtrace.tracing.content import ContentPolicy, to_text
-from crewtrace.tracing.spans import put
 
 TEXT = st.text(max_size=80)
 

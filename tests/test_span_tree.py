@@ -170,8 +170,8 @@ def test_agent_thoughts_are_events_on_the_llm_spans_that_produced_them(memory):
 
 
 def test_long_conversations_stay_valid_json_within_the_limit_keeping_the_latest_messages():
+    from crewtrace.tracing.builders.llm import _split, llm_start
     from crewtrace.tracing.content import ContentPolicy
-    from crewtrace.tracing.spans import _split, llm_start
 
     class Event:
         type = "llm_call_started"
@@ -195,7 +195,7 @@ def test_long_conversations_stay_valid_json_within_the_limit_keeping_the_latest_
 
 
 def test_only_the_messages_kept_are_converted_and_none_with_capture_off(monkeypatch):
-    from crewtrace.tracing import spans
+    from crewtrace.tracing.builders import llm as spans
     from crewtrace.tracing.content import ContentPolicy
 
     converted = []
@@ -220,8 +220,8 @@ def test_only_the_messages_kept_are_converted_and_none_with_capture_off(monkeypa
 
 
 def test_leading_system_messages_are_instructions_and_a_later_one_stays_a_message():
+    from crewtrace.tracing.builders.llm import llm_start
     from crewtrace.tracing.content import ContentPolicy
-    from crewtrace.tracing.spans import llm_start
 
     class Event:
         type = "llm_call_started"

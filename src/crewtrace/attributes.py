@@ -129,7 +129,7 @@ USAGE_REQUESTS: Final = "crewai.usage.requests"
 USAGE_UNPRICED_REQUESTS: Final = "crewai.usage.unpriced_requests"
 USAGE_COST_USD: Final = "crewai.usage.cost_usd"
 
-# Steps of a run besides the main units (tracing/steps.py).
+# Steps of a run besides the main units (tracing/builders/steps.py).
 SPAN_GUARDRAIL: Final = "guardrail"
 GUARDRAIL_NAME: Final = "crewai.guardrail.name"
 GUARDRAIL_TYPE: Final = "crewai.guardrail.type"
@@ -165,7 +165,7 @@ MCP_SERVER_NAME: Final = "crewai.mcp.server.name"
 MCP_SERVER_URL: Final = "crewai.mcp.server.url"
 MCP_TRANSPORT: Final = "crewai.mcp.transport"
 MCP_RECONNECT: Final = "crewai.mcp.reconnect"
-# Span events marking moments inside a span (tracing/steps.py).
+# Span events marking moments inside a span (tracing/builders/steps.py).
 EVENT_TOOL_FAILURE: Final = "crewai.tool.failure"
 EVENT_TOOL_SELECTION_ERROR: Final = "crewai.tool.selection_error"
 EVENT_TOOL_INPUT_ERROR: Final = "crewai.tool.input_error"

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from crewtrace.tracing import spans, steps
+from crewtrace.tracing.builders import agent, llm, steps, task, tool, workflow
+from crewtrace.tracing.builders.common import Attributes, SpanError, SpanStart, type_name
 from crewtrace.tracing.content import ContentPolicy
-from crewtrace.tracing.spans import Attributes, SpanError, SpanStart, type_name
 
 CREW, TASK, AGENT, LLM, TOOL, FLOW, METHOD = "crew", "task", "agent", "llm", "tool", "flow", "method"
 GUARDRAIL, REASONING, MEMORY, KNOWLEDGE, MCP_CONNECT, MCP_TOOL = (
@@ -34,14 +34,14 @@ MarkBuilder = Callable[[Any, ContentPolicy], tuple[str, Attributes]]
 
 # event.type of the event that opens a span -> (unit, builder). Tasks are built with their index (start_of).
 _STARTS: dict[str, tuple[str, StartBuilder]] = {
-    "crew_kickoff_started": (CREW, spans.crew_start),
-    "task_started": (TASK, lambda source, event, policy: spans.task_start(source, event, None, policy)),
-    "agent_execution_started": (AGENT, spans.agent_start),
-    "lite_agent_execution_started": (AGENT, spans.lite_agent_start),
-    "llm_call_started": (LLM, spans.llm_start),
-    "tool_usage_started": (TOOL, spans.tool_start),
-    "flow_started": (FLOW, spans.flow_start),
-    "method_execution_started": (METHOD, spans.method_start),
+    "crew_kickoff_started": (CREW, workflow.crew_start),
+    "task_started": (TASK, lambda source, event, policy: task.task_start(source, event, None, policy)),
+    "agent_execution_started": (AGENT, agent.agent_start),
+    "lite_agent_execution_started": (AGENT, agent.lite_agent_start),
+    "llm_call_started": (LLM, llm.llm_start),
+    "tool_usage_started": (TOOL, tool.tool_start),
+    "flow_started": (FLOW, workflow.flow_start),
+    "method_execution_started": (METHOD, workflow.method_start),
     "llm_guardrail_started": (GUARDRAIL, steps.guardrail_start),
     "agent_reasoning_started": (REASONING, steps.reasoning_start),
     "memory_query_started": (MEMORY, steps.memory_start),
@@ -94,13 +94,13 @@ END_EVENTS: dict[str, str] = {
 FAILURE_EVENTS = frozenset(etype for etype in END_EVENTS if etype.endswith(("_failed", "_error")))
 
 _ENDS: dict[str, EndBuilder] = {
-    CREW: spans.crew_end,
-    TASK: spans.task_end,
-    AGENT: spans.agent_end,
-    LLM: spans.llm_end,
-    TOOL: spans.tool_end,
-    FLOW: spans.flow_end,
-    METHOD: spans.method_end,
+    CREW: workflow.crew_end,
+    TASK: task.task_end,
+    AGENT: agent.agent_end,
+    LLM: llm.llm_end,
+    TOOL: tool.tool_end,
+    FLOW: workflow.flow_end,
+    METHOD: workflow.method_end,
     GUARDRAIL: steps.guardrail_end,
     REASONING: steps.reasoning_end,
     MEMORY: steps.memory_end,
@@ -140,7 +140,7 @@ def is_internal(source: Any, event: Any) -> bool:
 def start_of(unit: str, source: Any, event: Any, policy: ContentPolicy, task_index: int | None) -> SpanStart:
     """The span a start event opens."""
     if unit == TASK:
-        return spans.task_start(source, event, task_index, policy)
+        return task.task_start(source, event, task_index, policy)
     return _STARTS[event.type][1](source, event, policy)
 
 

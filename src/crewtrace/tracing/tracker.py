@@ -31,7 +31,8 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, Status
 
 from crewtrace import attributes as A
 from crewtrace.tracing import event_table as C
-from crewtrace.tracing import spans as S
+from crewtrace.tracing.builders import llm as llm_builders
+from crewtrace.tracing.builders.common import SpanError, SpanStart
 from crewtrace.tracing.content import ContentPolicy
 from crewtrace.tracing.metrics import CrewMetrics
 from crewtrace.tracing.nodes import Node, Root
@@ -181,7 +182,7 @@ class SpanTracker:
             with self._lock:
                 node = self._open.get(key)
                 if node is not None and node.unit == C.LLM:
-                    node.span.set_attributes(S.llm_response(response))
+                    node.span.set_attributes(llm_builders.llm_response(response))
                     node.response_ns = time.time_ns()
                     extra = getattr(response, "model_extra", None) or {}
                     node.usage = reported(getattr(response, "usage", None) or extra.get("usage")) or node.usage
@@ -288,7 +289,7 @@ class SpanTracker:
             spec = C.start_of(unit, source, event, self._policy, self._task_index(root, unit, event))
         except Exception as exc:  # noqa: BLE001 - a span with less detail beats a hole in the tree
             self._fault(exc, f"describe a {unit} span")
-            spec = S.SpanStart(unit, SpanKind.INTERNAL, {})
+            spec = SpanStart(unit, SpanKind.INTERNAL, {})
         start_ns = timestamp_ns(event)
         if unit == C.LLM and parent is not None and span_made_elsewhere(source):
             # The SDK's own instrumentation makes this call's span: stand in with the parent's context, so
@@ -381,7 +382,7 @@ class SpanTracker:
         return None
 
     @staticmethod
-    def _record_error(span: Span, error: S.SpanError, at_ns: int) -> None:
+    def _record_error(span: Span, error: SpanError, at_ns: int) -> None:
         span.set_attribute(A.ERROR_TYPE, error.error_type)
         if error.exception:
             event_attrs = {} if error.error_type == A.ERROR_TYPE_OTHER else {A.EXCEPTION_TYPE: error.error_type}
@@ -407,7 +408,7 @@ class SpanTracker:
             node.first_chunk_ns = at_ns if node.first_chunk_ns is None else min(node.first_chunk_ns, at_ns)
 
     def _add_thought(self, llm: Node, event: Any, at_ns: int) -> None:
-        thought = S.thought_of(event)
+        thought = llm_builders.thought_of(event)
         if thought is not None:
             text = self._policy.text(thought)
             attrs = {A.AGENT_THOUGHT_TEXT: text} if text else {}

@@ -2,7 +2,7 @@
 
 Also the span events that mark a moment inside a span (a tool's final failure, a tool the model could not
 select or call, the first streamed chunk of an LLM answer). Pure functions of the CrewAI event, like
-spans.py; docs/span-model.md documents every name written here.
+the other builders; docs/span-model.md documents every name written here.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 from opentelemetry.trace import SpanKind
 
 from crewtrace import attributes as A
+from crewtrace.tracing.builders.common import Attributes, SpanStart, put, put_text
 from crewtrace.tracing.content import ContentPolicy
-from crewtrace.tracing.spans import Attributes, SpanStart, put, put_text
 
 
 def _value(value: Any) -> Any:
