@@ -177,17 +177,19 @@ def test_hierarchical_crew_totals_include_manager_and_coworker_calls(memory):
 def test_usage_that_arrives_after_its_parent_closed_still_reaches_the_levels_still_open():
     from opentelemetry.trace import INVALID_SPAN
 
-    from crewtrace.tracing import event_table as C
+    from crewtrace.tracing import event_table
     from crewtrace.tracing.nodes import Node, Root
     from crewtrace.tracing.rollups import Accounting
     from crewtrace.usage.tokens import Usage
 
     root = Root("crew")
-    crew = Node("crew", C.CREW, INVALID_SPAN, root, 0)
-    task = Node("task", C.TASK, INVALID_SPAN, root, 1, crew)
-    agent = Node("agent", C.AGENT, INVALID_SPAN, root, 2, task)
-    early = Node("llm1", C.LLM, INVALID_SPAN, root, 3, agent, usage=Usage(100, 10))
-    late = Node("llm2", C.LLM, INVALID_SPAN, root, 5, agent, usage=Usage(7, 3))  # after its agent's span ended
+    crew = Node("crew", event_table.CREW, INVALID_SPAN, root, 0)
+    task = Node("task", event_table.TASK, INVALID_SPAN, root, 1, crew)
+    agent = Node("agent", event_table.AGENT, INVALID_SPAN, root, 2, task)
+    early = Node("llm1", event_table.LLM, INVALID_SPAN, root, 3, agent, usage=Usage(100, 10))
+    late = Node(
+        "llm2", event_table.LLM, INVALID_SPAN, root, 5, agent, usage=Usage(7, 3)
+    )  # after its agent's span ended
     accounts = Accounting(PriceTable.load(), None)
     for node in (early, agent, late, task, crew):
         accounts.closing(node, 10)

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import sampling
 from pydantic import BaseModel
 
 import crewtrace
-from crewtrace.setup import settings as S
+from crewtrace.setup import settings as setting_table
 from crewtrace.tracing.builders.common import put
 from crewtrace.tracing.content import ContentPolicy, to_text
 
@@ -34,27 +34,30 @@ def _one_line_error(call, *names: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(endpoint=TEXT)
 def test_any_endpoint_is_accepted_or_a_one_line_error(endpoint):
-    _one_line_error(lambda: S.read("endpoint", endpoint), "endpoint=")
+    _one_line_error(lambda: setting_table.read("endpoint", endpoint), "endpoint=")
 
 
 @settings(max_examples=200, deadline=None)
 @given(headers=TEXT)
 def test_any_headers_string_is_parsed_or_a_one_line_error(headers):
-    _one_line_error(lambda: S.read("headers", headers), "headers=")
+    _one_line_error(lambda: setting_table.read("headers", headers), "headers=")
 
 
 @settings(max_examples=200, deadline=None)
 @given(name=TEXT, arg=st.one_of(TEXT, st.floats(allow_nan=True)))
 def test_any_sampler_setting_is_a_sampler_or_a_one_line_error(name, arg):
-    _one_line_error(lambda: S.make_sampler({"sampler": S.read("sampler", name), "sampler_arg": None}), "sampler=")
-    _one_line_error(lambda: S.read("sampler_arg", arg), "sampler_arg=")
+    _one_line_error(
+        lambda: setting_table.make_sampler({"sampler": setting_table.read("sampler", name), "sampler_arg": None}),
+        "sampler=",
+    )
+    _one_line_error(lambda: setting_table.read("sampler_arg", arg), "sampler_arg=")
 
 
 @settings(max_examples=100, deadline=None)
 @given(value=st.one_of(st.none(), TEXT, st.floats(allow_nan=True), st.integers(), st.booleans()))
 def test_any_shutdown_timeout_is_positive_seconds_or_a_one_line_error(value):
     try:
-        seconds = S.read("shutdown_timeout", value)
+        seconds = setting_table.read("shutdown_timeout", value)
     except ValueError as exc:
         assert str(exc).startswith("crewtrace: shutdown_timeout=") and "\n" not in str(exc)
     else:
@@ -67,7 +70,7 @@ def test_any_capture_switch_in_the_environment_is_a_bool_or_a_one_line_error(val
     saved = os.environ.get("CREWTRACE_CAPTURE_CONTENT")
     os.environ["CREWTRACE_CAPTURE_CONTENT"] = value
     try:
-        _one_line_error(lambda: S.read("capture_content"), "CREWTRACE_CAPTURE_CONTENT=")
+        _one_line_error(lambda: setting_table.read("capture_content"), "CREWTRACE_CAPTURE_CONTENT=")
     finally:
         if saved is None:
             os.environ.pop("CREWTRACE_CAPTURE_CONTENT", None)
@@ -85,8 +88,8 @@ def test_any_capture_switch_in_the_environment_is_a_bool_or_a_one_line_error(val
     ],
 )
 def test_samplers_from_arguments(name, arg, expected):
-    values = {"sampler": S.read("sampler", name), "sampler_arg": S.read("sampler_arg", arg)}
-    assert S.make_sampler(values).get_description() == expected
+    values = {"sampler": setting_table.read("sampler", name), "sampler_arg": setting_table.read("sampler_arg", arg)}
+    assert setting_table.make_sampler(values).get_description() == expected
 
 
 def test_the_sampler_from_the_environment_reaches_the_provider(subprocess_env):

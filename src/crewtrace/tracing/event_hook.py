@@ -17,13 +17,13 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from crewtrace.tracing import event_table as C
+from crewtrace.tracing import event_table
 from crewtrace.tracing.tracker import SpanTracker
 
 logger = logging.getLogger(__name__)
 
 # Spans made current in the emitting thread between their start and end events.
-_CURRENT_UNITS = frozenset({C.LLM, C.TOOL})
+_CURRENT_UNITS = frozenset({event_table.LLM, event_table.TOOL})
 
 
 def scope_starting_types() -> frozenset[str]:
@@ -45,10 +45,10 @@ class CrewAIEventHook:
     def __init__(self, tracker: SpanTracker) -> None:
         self._tracker = tracker
         self._wanted = (
-            frozenset(C.START_EVENTS)
-            | frozenset(C.END_EVENTS)
-            | frozenset(C.MARK_EVENTS)
-            | {C.CHUNK_EVENT}
+            frozenset(event_table.START_EVENTS)
+            | frozenset(event_table.END_EVENTS)
+            | frozenset(event_table.MARK_EVENTS)
+            | {event_table.CHUNK_EVENT}
             | scope_starting_types()
         )
         self._installed = False
@@ -77,10 +77,10 @@ class CrewAIEventHook:
     def on_event(self, source: Any, event: Any) -> None:
         """Feed one event to the tracker; make LLM and tool spans current in this thread while they run."""
         etype = event.type
-        if etype in C.END_EVENTS:
+        if etype in event_table.END_EVENTS:
             self._restore(getattr(event, "started_event_id", None))
         self._tracker.handle(source, event)
-        if C.START_EVENTS.get(etype) in _CURRENT_UNITS:
+        if event_table.START_EVENTS.get(etype) in _CURRENT_UNITS:
             span = self._tracker.open_span(event.event_id)
             if span is not None:
                 self._pop_llm_calls()  # an LLM call with no completion event is over once anything else starts
@@ -96,7 +96,7 @@ class CrewAIEventHook:
     def current_llm_call(self) -> str | None:
         """The key of the LLM call running in this context, if crewtrace made its span current."""
         stack = _made_current.get()
-        if stack and self._tracker.unit_of(stack[-1][0]) == C.LLM:
+        if stack and self._tracker.unit_of(stack[-1][0]) == event_table.LLM:
             return stack[-1][0]
         return None
 
@@ -113,7 +113,7 @@ class CrewAIEventHook:
 
     def _pop_llm_calls(self) -> None:
         stack = list(_made_current.get())
-        while stack and self._tracker.unit_of(stack[-1][0]) == C.LLM:
+        while stack and self._tracker.unit_of(stack[-1][0]) == event_table.LLM:
             _detach(stack.pop()[1])
         _made_current.set(tuple(stack))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from crewtrace import attributes as A
-from crewtrace.tracing import event_table as C
+from crewtrace.tracing import event_table
 from crewtrace.tracing.metrics import CrewMetrics
 from crewtrace.tracing.nodes import Node
 from crewtrace.usage.pricing import PriceTable
@@ -14,10 +14,10 @@ from crewtrace.usage.tokens import Totals, Usage, normalize_usage
 
 # Span attributes that each unit's metrics are split by (low cardinality: names, never ids or text).
 _METRIC_DIMENSIONS = {
-    C.LLM: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_REQUEST_MODEL),
-    C.AGENT: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_AGENT_NAME),
-    C.TOOL: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_TOOL_NAME),
-    C.CREW: (A.GEN_AI_WORKFLOW_NAME,),
+    event_table.LLM: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_REQUEST_MODEL),
+    event_table.AGENT: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_AGENT_NAME),
+    event_table.TOOL: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_TOOL_NAME),
+    event_table.CREW: (A.GEN_AI_WORKFLOW_NAME,),
 }
 
 
@@ -42,13 +42,13 @@ class Accounting:
     def started(node: Node, attributes: dict[str, Any]) -> None:
         """Keep what the accounts need from a new span's attributes."""
         node.dims = {k: attributes[k] for k in _METRIC_DIMENSIONS.get(node.unit, ()) if k in attributes}
-        if node.unit == C.LLM:
+        if node.unit == event_table.LLM:
             node.model = _str_or_none(attributes.get(A.GEN_AI_REQUEST_MODEL))
             node.provider = _str_or_none(attributes.get(A.GEN_AI_PROVIDER_NAME))
 
     def closing(self, node: Node, end_ns: int) -> None:
         seconds = max(end_ns - node.start_ns, 0) / 1e9
-        if node.unit == C.LLM:
+        if node.unit == event_table.LLM:
             self._close_llm(node, seconds)
             return
         if node.totals is not None:
@@ -60,11 +60,11 @@ class Accounting:
         metrics = self._metrics
         if metrics is None:
             return
-        if node.unit == C.AGENT:
+        if node.unit == event_table.AGENT:
             metrics.record_agent(node.dims, seconds, node.error_type)
-        elif node.unit == C.TOOL:
+        elif node.unit == event_table.TOOL:
             metrics.record_tool(node.dims, seconds, node.error_type)
-        elif node.unit == C.CREW:
+        elif node.unit == event_table.CREW:
             metrics.record_run(node.dims, node.error_type)
 
     def _close_llm(self, node: Node, seconds: float) -> None:

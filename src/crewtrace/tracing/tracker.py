@@ -30,7 +30,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, StatusCode
 
 from crewtrace import attributes as A
-from crewtrace.tracing import event_table as C
+from crewtrace.tracing import event_table
 from crewtrace.tracing.builders import llm as llm_builders
 from crewtrace.tracing.builders.common import SpanError, SpanStart
 from crewtrace.tracing.content import ContentPolicy
@@ -84,7 +84,7 @@ class SpanTracker:
         self._tracer = tracer
         self._policy = policy or ContentPolicy()
         self._accounts = Accounting(prices, metrics)
-        self._transparent = transparent_types - set(C.START_EVENTS)
+        self._transparent = transparent_types - set(event_table.START_EVENTS)
         self._memory = memory
         self._live = live
         self._lock = threading.RLock()
@@ -181,7 +181,7 @@ class SpanTracker:
         try:
             with self._lock:
                 node = self._open.get(key)
-                if node is not None and node.unit == C.LLM:
+                if node is not None and node.unit == event_table.LLM:
                     node.span.set_attributes(llm_builders.llm_response(response))
                     node.response_ns = time.time_ns()
                     extra = getattr(response, "model_extra", None) or {}
@@ -223,15 +223,15 @@ class SpanTracker:
         if not getattr(event, "event_id", None):
             self._log_once(f"noid:{etype}", "crewtrace: ignored a CrewAI %s event without an event_id", etype)
             return
-        if C.is_internal(source, event):
-            if etype in self._transparent or etype in C.START_EVENTS:
+        if event_table.is_internal(source, event):
+            if etype in self._transparent or etype in event_table.START_EVENTS:
                 self._alias(event)
             return  # an internal scope's end: its span never existed
-        if etype in C.START_EVENTS:
+        if etype in event_table.START_EVENTS:
             self._start(source, event, ctx)
-        elif etype in C.END_EVENTS:
+        elif etype in event_table.END_EVENTS:
             self._end(source, event, ctx)
-        elif etype in C.MARK_EVENTS or etype == C.CHUNK_EVENT:
+        elif etype in event_table.MARK_EVENTS or etype == event_table.CHUNK_EVENT:
             self._mark(source, event, ctx)
         elif etype in self._transparent:
             self._alias(event)
@@ -270,8 +270,10 @@ class SpanTracker:
         if missing is not None:
             self._wait(missing, source, event, ctx)
             return
-        unit = C.START_EVENTS[event.type]
-        while parent is not None and parent.unit in C.LOOKUP_UNITS and unit not in C.LOOKUP_CHILDREN:
+        unit = event_table.START_EVENTS[event.type]
+        while (
+            parent is not None and parent.unit in event_table.LOOKUP_UNITS and unit not in event_table.LOOKUP_CHILDREN
+        ):
             parent = parent.parent  # a lookup whose end CrewAI never emitted is still named as the scope
         if parent is None:
             root = Root(key)
@@ -283,15 +285,15 @@ class SpanTracker:
         else:
             root = parent.root
             parent_ctx = trace.set_span_in_context(parent.span)
-        if unit == C.CREW and parent is None:
+        if unit == event_table.CREW and parent is None:
             root.task_ids = [str(t.id) for t in getattr(source, "tasks", None) or []]
         try:
-            spec = C.start_of(unit, source, event, self._policy, self._task_index(root, unit, event))
+            spec = event_table.start_of(unit, source, event, self._policy, self._task_index(root, unit, event))
         except Exception as exc:  # noqa: BLE001 - a span with less detail beats a hole in the tree
             self._fault(exc, f"describe a {unit} span")
             spec = SpanStart(unit, SpanKind.INTERNAL, {})
         start_ns = timestamp_ns(event)
-        if unit == C.LLM and parent is not None and span_made_elsewhere(source):
+        if unit == event_table.LLM and parent is not None and span_made_elsewhere(source):
             # The SDK's own instrumentation makes this call's span: stand in with the parent's context, so
             # that span is the parent's child, and record nothing of our own.
             span: Span = NonRecordingSpan(parent.span.get_span_context())
@@ -315,7 +317,7 @@ class SpanTracker:
         self._release(key)
 
     def _task_index(self, root: Root, unit: str, event: Any) -> int | None:
-        if unit != C.TASK:
+        if unit != event_table.TASK:
             return None
         task = getattr(event, "task", None)
         task_id = str(getattr(task, "id", "") or getattr(event, "task_id", "") or "")
@@ -326,7 +328,7 @@ class SpanTracker:
         if key is None:
             self._log_once(f"nostart:{event.type}", "crewtrace: %s event without started_event_id", event.type)
             return
-        unit = C.END_EVENTS[event.type]
+        unit = event_table.END_EVENTS[event.type]
         named = self._open.get(key) or self._closed.get(key)
         if named is None:
             if self._live:  # in emission order the start came first, or never will
@@ -341,18 +343,18 @@ class SpanTracker:
         end_ns = timestamp_ns(event)
         error = None
         try:
-            end_attributes = C.end_attributes(unit, event, self._policy)
+            end_attributes = event_table.end_attributes(unit, event, self._policy)
             span.set_attributes(end_attributes)
-            error = C.error_of(event, self._policy)
-            if unit == C.LLM:
+            error = event_table.error_of(event, self._policy)
+            if unit == event_table.LLM:
                 self._add_thought(node, event, end_ns)
                 node.usage = Usage.from_attributes(end_attributes) or node.usage  # normalised once, in llm_end
         except Exception as exc:  # noqa: BLE001 - the span still ends, with what could be read
             self._fault(exc, f"read a {unit}'s end")
         if error is not None:
-            if unit == C.TASK:
+            if unit == event_table.TASK:
                 node.root.failure_type = error.error_type
-            if unit == C.CREW and error.error_type == A.ERROR_TYPE_OTHER and node.root.failure_type:
+            if unit == event_table.CREW and error.error_type == A.ERROR_TYPE_OTHER and node.root.failure_type:
                 error.error_type = node.root.failure_type
             self._record_error(span, error, end_ns)
             node.error_type = error.error_type
@@ -400,10 +402,10 @@ class SpanTracker:
         if node is None or node.key not in self._open:
             return  # outside any run, or its span already ended: nothing to mark
         at_ns = timestamp_ns(event)
-        if event.type != C.CHUNK_EVENT:
-            name, attrs = C.mark_of(event, self._policy)
+        if event.type != event_table.CHUNK_EVENT:
+            name, attrs = event_table.mark_of(event, self._policy)
             node.span.add_event(name, attrs, timestamp=at_ns)
-        elif node.unit == C.LLM:
+        elif node.unit == event_table.LLM:
             node.chunks += 1
             node.first_chunk_ns = at_ns if node.first_chunk_ns is None else min(node.first_chunk_ns, at_ns)
 
@@ -452,7 +454,7 @@ class SpanTracker:
             return  # the usual case, live: nothing ever waits
         waiting = self._waiting.pop(key, None) or []
         # Starts before ends: a span whose end was early must see its waiting children open, and wait for them.
-        waiting.sort(key=lambda item: getattr(item.event, "type", None) in C.END_EVENTS)
+        waiting.sort(key=lambda item: getattr(item.event, "type", None) in event_table.END_EVENTS)
         for item in waiting:
             self._dispatch(item.source, item.event, item.ctx)
 
