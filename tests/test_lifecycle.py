@@ -91,3 +91,17 @@ def test_crewai_telemetry_can_be_turned_off_from_instrument(monkeypatch):
     assert not Telemetry._is_telemetry_disabled()
     crewtrace.instrument(exporter="none", crewai_telemetry=False)
     assert Telemetry._is_telemetry_disabled()
+
+
+def test_suppressed_instrumentation_records_nothing_and_leaves_nothing_behind(memory):
+    """Inside OpenTelemetry's suppress_instrumentation(), as contrib instrumentations do: no span, no state."""
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    _, exporter = memory
+    with suppress_instrumentation():
+        result = one_task_crew(OfflineLLM()).kickoff()
+    assert result.raw and exporter.get_finished_spans() == ()
+    tracker = CrewAIInstrumentor()._tracker
+    assert tracker is not None and tracker.open_span_count() == 0
+    one_task_crew(OfflineLLM()).kickoff()  # and tracing resumes after it
+    assert {s.name for s in exporter.get_finished_spans()} >= {"invoke_workflow single", "execute_task job"}

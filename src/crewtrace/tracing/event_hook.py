@@ -14,7 +14,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 from wrapt import wrap_function_wrapper
 
 from crewtrace.tracing import event_table
@@ -68,7 +68,8 @@ class CrewAIEventHook:
         result = wrapped(*args, **kwargs)  # stamps event_id, parent_event_id, started_event_id
         try:
             source, event = _source_and_event(args, kwargs)
-            if getattr(event, "type", None) in self._wanted:
+            # Inside OpenTelemetry's suppress_instrumentation() nothing is recorded, as in contrib's instrumentations.
+            if getattr(event, "type", None) in self._wanted and is_instrumentation_enabled():
                 self.on_event(source, event)
         except Exception as exc:  # noqa: BLE001 - tracing must never break the emitting crew
             logger.debug("crewtrace: event hook failed: %r", exc)
