@@ -18,19 +18,19 @@ import time
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.setup import exporters
 from crewtrace.setup.delivery import BoundedBatchSpanProcessor
 
 _BURST = 50  # spans produced back to back between two pauses
 
 ATTRIBUTES = {
-    A.GEN_AI_OPERATION_NAME: "chat",
-    A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
-    A.GEN_AI_PROVIDER_NAME: "openai",
-    A.GEN_AI_USAGE_INPUT_TOKENS: 1200,
-    A.GEN_AI_USAGE_OUTPUT_TOKENS: 300,
-    A.LLM_CALL_ID: "3f1c2b7e-0d4a-4c1e-9a55-6b1f0e2d9c11",
+    attributes.GEN_AI_OPERATION_NAME: "chat",
+    attributes.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+    attributes.GEN_AI_PROVIDER_NAME: "openai",
+    attributes.GEN_AI_USAGE_INPUT_TOKENS: 1200,
+    attributes.GEN_AI_USAGE_OUTPUT_TOKENS: 300,
+    attributes.LLM_CALL_ID: "3f1c2b7e-0d4a-4c1e-9a55-6b1f0e2d9c11",
 }
 
 

@@ -12,7 +12,7 @@ from crewai.tools import BaseTool
 from opentelemetry import trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.demo.crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.report.records import records_from_sdk
@@ -103,17 +103,17 @@ def _assert_isolated(exporter, crews) -> None:
     crew_by_id = {str(c.id): c for c in crews}
     for members in by_trace.values():
         root = next(s for s in members if s.parent is None)
-        crew = crew_by_id[root.attributes[A.CREW_ID]]
+        crew = crew_by_id[root.attributes[attributes.CREW_ID]]
         mine = [r for r in records if r.trace_id == f"{root.context.trace_id:032x}"]
         expected = [line.replace("tracing-note", crew.name) for line in EXPECTED_TREE]
         assert outline(mine) == expected
         task_ids = {str(t.id) for t in crew.tasks}
         agent_ids = {str(a.id) for a in crew.agents}
         for span in members:
-            if A.TASK_ID in span.attributes:
-                assert span.attributes[A.TASK_ID] in task_ids
-            if A.GEN_AI_AGENT_ID in span.attributes:
-                assert span.attributes[A.GEN_AI_AGENT_ID] in agent_ids
+            if attributes.TASK_ID in span.attributes:
+                assert span.attributes[attributes.TASK_ID] in task_ids
+            if attributes.GEN_AI_AGENT_ID in span.attributes:
+                assert span.attributes[attributes.GEN_AI_AGENT_ID] in agent_ids
 
 
 def test_eight_crews_in_threads_give_eight_separate_traces(memory):

@@ -8,8 +8,7 @@ import pytest
 from crewai import Agent, Crew, Task
 from opentelemetry.trace import StatusCode
 
-from crewtrace import CrewAIInstrumentor
-from crewtrace import attributes as A
+from crewtrace import CrewAIInstrumentor, attributes
 from crewtrace.offline_llm import OfflineLLM, OfflineLLMError
 from crewtrace.tracing.content import ContentPolicy
 from tests.helpers import BrokenTool, one_task_crew
@@ -26,13 +25,13 @@ def test_each_failed_tool_attempt_is_its_own_error_span(memory):
     tools = sorted(
         (s for s in exporter.get_finished_spans() if s.name == "execute_tool broken_lookup"), key=lambda s: s.start_time
     )
-    assert [s.attributes[A.TOOL_ATTEMPT] for s in tools] == [1, 2, 3]
+    assert [s.attributes[attributes.TOOL_ATTEMPT] for s in tools] == [1, 2, 3]
     for span in tools:
         assert span.status.status_code is StatusCode.ERROR
-        assert span.attributes[A.ERROR_TYPE] == "ConnectionError"
+        assert span.attributes[attributes.ERROR_TYPE] == "ConnectionError"
         (event,) = _exception_events(span)
-        assert event.attributes[A.EXCEPTION_TYPE] == "ConnectionError"
-        assert "backend unreachable" in event.attributes[A.EXCEPTION_MESSAGE]
+        assert event.attributes[attributes.EXCEPTION_TYPE] == "ConnectionError"
+        assert "backend unreachable" in event.attributes[attributes.EXCEPTION_MESSAGE]
     task = next(s for s in exporter.get_finished_spans() if s.name == "execute_task job")
     assert task.status.status_code is StatusCode.UNSET
     parents = {s.parent.span_id for s in tools}
@@ -55,14 +54,16 @@ def test_failing_llm_marks_llm_task_and_crew_as_errors(memory):
     assert CrewAIInstrumentor().tracker.open_span_count() == 0
     chat = spans["chat crewtrace-offline"]
     assert chat.status.status_code is StatusCode.ERROR
-    assert chat.attributes[A.ERROR_TYPE] == A.ERROR_TYPE_OTHER  # CrewAI's llm_call_failed carries only a message
+    assert (
+        chat.attributes[attributes.ERROR_TYPE] == attributes.ERROR_TYPE_OTHER
+    )  # CrewAI's llm_call_failed carries only a message
     (event,) = _exception_events(chat)
-    assert "failed on purpose" in event.attributes[A.EXCEPTION_MESSAGE]
-    assert A.EXCEPTION_TYPE not in event.attributes  # unknown: no made-up exception.type
+    assert "failed on purpose" in event.attributes[attributes.EXCEPTION_MESSAGE]
+    assert attributes.EXCEPTION_TYPE not in event.attributes  # unknown: no made-up exception.type
     for name in ("execute_task job", "invoke_workflow failing"):
         span = spans[name]
         assert span.status.status_code is StatusCode.ERROR, name
-        assert span.attributes[A.ERROR_TYPE] == "crewtrace.offline_llm.OfflineLLMError", name
+        assert span.attributes[attributes.ERROR_TYPE] == "crewtrace.offline_llm.OfflineLLMError", name
         assert _exception_events(span), name
     agent = spans["invoke_agent Worker"]
     assert agent.status.status_code is StatusCode.ERROR

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import crewtrace
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.demo.crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
 from tests.helpers import outline
@@ -39,8 +39,10 @@ def assert_demo_trace(receiver, usages: list[dict[str, int]]) -> None:
     assert kinds["chat crewtrace-offline"] == SPAN_KIND_CLIENT
     assert kinds["invoke_workflow tracing-note"] == SPAN_KIND_INTERNAL
     chats = sorted((r for r in records if r.name.startswith("chat ")), key=lambda r: r.start_ns)
-    assert [r.attributes[A.GEN_AI_USAGE_INPUT_TOKENS] for r in chats] == [u["prompt_tokens"] for u in usages]
-    assert [r.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] for r in chats] == [u["completion_tokens"] for u in usages]
+    assert [r.attributes[attributes.GEN_AI_USAGE_INPUT_TOKENS] for r in chats] == [u["prompt_tokens"] for u in usages]
+    assert [r.attributes[attributes.GEN_AI_USAGE_OUTPUT_TOKENS] for r in chats] == [
+        u["completion_tokens"] for u in usages
+    ]
 
 
 def test_grpc_export_from_env_settings(subprocess_env):

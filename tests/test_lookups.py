@@ -8,8 +8,7 @@ from crewai.knowledge.source.string_knowledge_source import StringKnowledgeSourc
 from crewai.mcp import MCPServerStdio
 from opentelemetry.trace import SpanKind, StatusCode
 
-from crewtrace import CrewAIInstrumentor
-from crewtrace import attributes as A
+from crewtrace import CrewAIInstrumentor, attributes
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.report.records import records_from_sdk
 from tests.helpers import one_task_crew, outline
@@ -51,10 +50,10 @@ def test_knowledge_search_and_its_query_rewrite_nest_under_the_task(memory):
     _knowledge_crew(OfflineLLM()).kickoff()
     assert outline(records_from_sdk(exporter.get_finished_spans())) == KNOWLEDGE_TREE
     (search,) = _spans(exporter, "knowledge_search")
-    assert "Paris is the capital of France" in search.attributes[A.KNOWLEDGE_RESULTS]
-    assert search.attributes[A.KNOWLEDGE_QUERY]
+    assert "Paris is the capital of France" in search.attributes[attributes.KNOWLEDGE_RESULTS]
+    assert search.attributes[attributes.KNOWLEDGE_QUERY]
     (query,) = _spans(exporter, "knowledge_query")
-    assert "capital of France" in query.attributes[A.KNOWLEDGE_TASK_PROMPT]
+    assert "capital of France" in query.attributes[attributes.KNOWLEDGE_TASK_PROMPT]
 
 
 def test_a_failed_query_rewrite_leaves_no_span_open_and_the_tree_right(memory):
@@ -65,11 +64,11 @@ def test_a_failed_query_rewrite_leaves_no_span_open_and_the_tree_right(memory):
     assert CrewAIInstrumentor().tracker.open_span_count() == 0
     assert outline(records_from_sdk(exporter.get_finished_spans())) == KNOWLEDGE_TREE
     (search,) = _spans(exporter, "knowledge_search")
-    assert search.attributes[A.SPAN_INCOMPLETE] is True
+    assert search.attributes[attributes.SPAN_INCOMPLETE] is True
     (query,) = _spans(exporter, "knowledge_query")
     assert query.status.status_code is StatusCode.ERROR
     (task,) = _spans(exporter, "execute_task capital")
-    assert A.SPAN_INCOMPLETE not in task.attributes
+    assert attributes.SPAN_INCOMPLETE not in task.attributes
     (agent,) = _spans(exporter, "invoke_agent Researcher")
     assert search.end_time <= agent.start_time <= agent.end_time <= task.end_time
 
@@ -94,7 +93,7 @@ def test_memory_recall_before_the_agent_and_the_save_after_it(memory):
     retrieval = next(s for s in in_second if s.name == "memory_retrieval")
     assert by_id[retrieval.parent.span_id].name == "execute_task capital"
     query = next(s for s in in_second if s.name == "memory_query" and s.parent.span_id == retrieval.context.span_id)
-    assert query.attributes[A.MEMORY_RESULT_COUNT] >= 1  # the first kickoff's memories are recalled
+    assert query.attributes[attributes.MEMORY_RESULT_COUNT] >= 1  # the first kickoff's memories are recalled
     save = next(s for s in in_second if s.name == "memory_save")
     assert by_id[save.parent.span_id].name == "invoke_agent Researcher"
     assert any(s.parent and s.parent.span_id == save.context.span_id for s in in_second)  # its LLM calls
@@ -113,10 +112,10 @@ def test_an_mcp_tool_call_nests_under_crewais_tool_span(memory):
     _mcp_crew().kickoff()
     (call,) = _spans(exporter, "tools/call lookup_capital")
     assert call.kind is SpanKind.CLIENT
-    assert call.attributes[A.MCP_METHOD_NAME] == "tools/call"
-    assert call.attributes[A.GEN_AI_TOOL_NAME] == "lookup_capital"
-    assert call.attributes[A.MCP_TRANSPORT] == "stdio"
-    assert call.attributes[A.GEN_AI_TOOL_CALL_RESULT] == "Paris"
+    assert call.attributes[attributes.MCP_METHOD_NAME] == "tools/call"
+    assert call.attributes[attributes.GEN_AI_TOOL_NAME] == "lookup_capital"
+    assert call.attributes[attributes.MCP_TRANSPORT] == "stdio"
+    assert call.attributes[attributes.GEN_AI_TOOL_CALL_RESULT] == "Paris"
     by_id = {s.context.span_id: s for s in exporter.get_finished_spans()}
     tool = by_id[call.parent.span_id]
     assert tool.name.startswith("execute_tool ")  # CrewAI names it after the server command and a hash
@@ -131,7 +130,7 @@ def test_a_failing_mcp_tool_is_an_error_on_the_mcp_call(memory):
     _mcp_crew(fail=True).kickoff()
     (call,) = _spans(exporter, "tools/call lookup_capital")
     assert call.status.status_code is StatusCode.ERROR
-    assert call.attributes[A.ERROR_TYPE] == "tool_error"
+    assert call.attributes[attributes.ERROR_TYPE] == "tool_error"
 
 
 def test_an_unreachable_mcp_server_fails_the_crew_with_a_connect_error_span(memory, tmp_path):

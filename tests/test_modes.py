@@ -9,8 +9,7 @@ import pytest
 from crewai import Agent, Crew, Task
 from crewai.events import crewai_event_bus
 
-from crewtrace import CrewAIInstrumentor
-from crewtrace import attributes as A
+from crewtrace import CrewAIInstrumentor, attributes
 from crewtrace.demo.crew import NotebookTool, build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.report.records import records_from_sdk
@@ -74,13 +73,13 @@ def _start_classes() -> list[type]:
 
 def assert_counts_match_crewai(exporter, counter: EventCounter, flows: int = 0) -> None:
     spans = exporter.get_finished_spans()
-    got = Counter(s.attributes.get(A.GEN_AI_OPERATION_NAME) for s in spans)
+    got = Counter(s.attributes.get(attributes.GEN_AI_OPERATION_NAME) for s in spans)
     expected = counter.spans_expected()
     expected["invoke_workflow"] += flows  # a user Flow is a workflow too; CrewAI's own flows are not counted
     for operation, count in expected.items():
         assert got[operation] == count, operation
     assert CrewAIInstrumentor().tracker.open_span_count() == 0
-    assert not [s.name for s in spans if s.attributes.get(A.SPAN_INCOMPLETE)]
+    assert not [s.name for s in spans if s.attributes.get(attributes.SPAN_INCOMPLETE)]
 
 
 def test_akickoff(memory):
@@ -141,7 +140,7 @@ def test_async_execution_tasks_keep_their_spans(memory):
         ]
     )
     spans = {s.name: s for s in exporter.get_finished_spans()}
-    assert spans["execute_task t1"].attributes[A.TASK_ASYNC_EXECUTION] is True
+    assert spans["execute_task t1"].attributes[attributes.TASK_ASYNC_EXECUTION] is True
     assert_counts_match_crewai(exporter, counter)
 
 
@@ -193,6 +192,6 @@ def test_flow_is_the_root_and_its_crews_nest_under_their_method(memory):
         "          chat crewtrace-offline",
     ]
     spans = {s.name: s for s in exporter.get_finished_spans()}
-    assert spans["flow_method write"].attributes[A.FLOW_METHOD_NAME] == "write"
-    assert spans["invoke_workflow ReportFlow"].attributes[A.FLOW_NAME] == "ReportFlow"
+    assert spans["flow_method write"].attributes[attributes.FLOW_METHOD_NAME] == "write"
+    assert spans["invoke_workflow ReportFlow"].attributes[attributes.FLOW_NAME] == "ReportFlow"
     assert_counts_match_crewai(exporter, counter, flows=1)

@@ -15,7 +15,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import crewtrace
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.offline_llm import OfflineLLM
 from tests.helpers import one_task_crew
 from tests.receivers import GrpcReceiver
@@ -86,11 +86,14 @@ def test_undelivered_spans_are_counted_once_in_the_log_and_on_a_metric(caplog):
         for rm in reader.get_metrics_data().resource_metrics
         for sm in rm.scope_metrics
         for metric in sm.metrics
-        if metric.name == A.METRIC_SPANS_DROPPED
+        if metric.name == attributes.METRIC_SPANS_DROPPED
         for point in metric.data.data_points
     ]
     assert sum(value for _, value in points) == 12
-    assert {attrs[A.SPANS_DROPPED_REASON] for attrs, _ in points} <= {A.DROPPED_EXPORT_FAILED, A.DROPPED_NOT_SENT}
+    assert {attrs[attributes.SPANS_DROPPED_REASON] for attrs, _ in points} <= {
+        attributes.DROPPED_EXPORT_FAILED,
+        attributes.DROPPED_NOT_SENT,
+    }
 
 
 class Blackhole:

@@ -9,7 +9,7 @@ from crewai import Agent, Crew, Task
 from crewai.tools import BaseTool
 
 import crewtrace
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.setup import configure
 from tests.helpers import one_task_crew
@@ -84,11 +84,13 @@ def test_with_capture_off_no_text_leaves_the_process_but_structure_and_numbers_d
     assert {"invoke_workflow private", "execute_task research", "invoke_agent Researcher", "execute_tool echo"} <= names
     assert "guardrail picky" in names
     chats = [r for r in records if r.name == "chat crewtrace-offline"]
-    assert [r.attributes[A.GEN_AI_USAGE_INPUT_TOKENS] for r in chats] == [u["prompt_tokens"] for u in llm.usages]
+    assert [r.attributes[attributes.GEN_AI_USAGE_INPUT_TOKENS] for r in chats] == [
+        u["prompt_tokens"] for u in llm.usages
+    ]
     failed = [r for r in records if r.name == "execute_tool failing"]
-    assert failed and all(r.status == "ERROR" and r.attributes[A.ERROR_TYPE] == "RuntimeError" for r in failed)
+    assert failed and all(r.status == "ERROR" and r.attributes[attributes.ERROR_TYPE] == "RuntimeError" for r in failed)
     (root,) = [r for r in records if r.parent_id is None]
-    assert root.attributes[A.USAGE_TOTAL_TOKENS] == sum(u["total_tokens"] for u in llm.usages)
+    assert root.attributes[attributes.USAGE_TOTAL_TOKENS] == sum(u["total_tokens"] for u in llm.usages)
 
 
 def test_with_capture_on_every_marker_is_there():
@@ -116,7 +118,7 @@ def test_the_switch_from_the_environment(monkeypatch, memory_provider, env, expe
     crewtrace.instrument(tracer_provider=provider, exporter="none")
     one_task_crew(OfflineLLM()).kickoff()
     (task,) = [s for s in exporter.get_finished_spans() if s.name == "execute_task job"]
-    assert (A.TASK_DESCRIPTION in task.attributes) is expected
+    assert (attributes.TASK_DESCRIPTION in task.attributes) is expected
 
 
 def test_the_argument_wins_over_the_environment(monkeypatch, memory_provider):
@@ -125,7 +127,7 @@ def test_the_argument_wins_over_the_environment(monkeypatch, memory_provider):
     crewtrace.instrument(tracer_provider=provider, exporter="none", capture_content=True)
     one_task_crew(OfflineLLM()).kickoff()
     (task,) = [s for s in exporter.get_finished_spans() if s.name == "execute_task job"]
-    assert A.TASK_DESCRIPTION in task.attributes
+    assert attributes.TASK_DESCRIPTION in task.attributes
 
 
 @pytest.mark.parametrize(
@@ -176,14 +178,14 @@ def test_user_patterns_and_hook(memory_provider):
     )
     result = _crew_with_text("Write to Acme about order 12345.").kickoff()
     (task,) = [s for s in exporter.get_finished_spans() if s.name == "execute_task job"]
-    assert task.attributes[A.TASK_DESCRIPTION] == "Write to <customer> about order 12345."
+    assert task.attributes[attributes.TASK_DESCRIPTION] == "Write to <customer> about order 12345."
     assert "Acme" in result.raw  # the crew itself is untouched
     configure._active.shutdown()
     exporter.clear()
     crewtrace.instrument(tracer_provider=provider, exporter="none", redact=[r"order \d+"])
     _crew_with_text("Write to Acme about order 12345.").kickoff()
     (task,) = [s for s in exporter.get_finished_spans() if s.name == "execute_task job"]
-    assert task.attributes[A.TASK_DESCRIPTION] == "Write to Acme about [REDACTED]."
+    assert task.attributes[attributes.TASK_DESCRIPTION] == "Write to Acme about [REDACTED]."
 
 
 def test_a_failing_redaction_hook_drops_the_value_logs_once_and_never_reaches_the_crew(memory_provider, caplog):
@@ -199,7 +201,7 @@ def test_a_failing_redaction_hook_drops_the_value_logs_once_and_never_reaches_th
     spans = exporter.get_finished_spans()
     assert len(spans) == 4
     (task,) = [s for s in spans if s.name == "execute_task job"]
-    assert A.TASK_DESCRIPTION not in task.attributes  # never the unredacted text
+    assert attributes.TASK_DESCRIPTION not in task.attributes  # never the unredacted text
     assert len([r for r in caplog.records if "redact hook raised" in r.getMessage()]) == 1
 
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 from crewai import LLM
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.report.records import records_from_sdk
 from tests.helpers import analyst_crew, outline
 from tests.openai_server import USAGE, OpenAIServer
@@ -32,12 +32,12 @@ def test_builtin_openai_provider_spans_and_tokens(memory):
     ]
     chats = [s for s in exporter.get_finished_spans() if s.name == "chat gpt-4o-mini"]
     for span in chats:
-        assert span.attributes[A.GEN_AI_PROVIDER_NAME] == "openai"
-        assert span.attributes[A.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
-        assert span.attributes[A.GEN_AI_USAGE_INPUT_TOKENS] == USAGE["prompt_tokens"]
-        assert span.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] == USAGE["completion_tokens"]
-        assert span.attributes[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 64
-        assert span.attributes[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 12
+        assert span.attributes[attributes.GEN_AI_PROVIDER_NAME] == "openai"
+        assert span.attributes[attributes.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
+        assert span.attributes[attributes.GEN_AI_USAGE_INPUT_TOKENS] == USAGE["prompt_tokens"]
+        assert span.attributes[attributes.GEN_AI_USAGE_OUTPUT_TOKENS] == USAGE["completion_tokens"]
+        assert span.attributes[attributes.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 64
+        assert span.attributes[attributes.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 12
 
 
 def test_litellm_path_ends_every_call_with_its_tokens(memory):
@@ -60,15 +60,15 @@ def test_litellm_path_ends_every_call_with_its_tokens(memory):
     ]
     first, second = sorted((s for s in spans if s.name.startswith("chat ")), key=lambda s: s.start_time)
     (tool,) = [s for s in spans if s.name == "execute_tool notebook_lookup"]
-    assert first.attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
+    assert first.attributes[attributes.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
     assert first.end_time <= tool.start_time
     for span in (first, second):
-        assert A.SPAN_INCOMPLETE not in span.attributes
-        assert span.attributes[A.GEN_AI_PROVIDER_NAME] == "openai"
-        assert span.attributes[A.GEN_AI_USAGE_INPUT_TOKENS] == USAGE["prompt_tokens"]
-        assert span.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] == USAGE["completion_tokens"]
-        assert span.attributes[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 64
-        assert span.attributes[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 12
+        assert attributes.SPAN_INCOMPLETE not in span.attributes
+        assert span.attributes[attributes.GEN_AI_PROVIDER_NAME] == "openai"
+        assert span.attributes[attributes.GEN_AI_USAGE_INPUT_TOKENS] == USAGE["prompt_tokens"]
+        assert span.attributes[attributes.GEN_AI_USAGE_OUTPUT_TOKENS] == USAGE["completion_tokens"]
+        assert span.attributes[attributes.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 64
+        assert span.attributes[attributes.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 12
 
 
 @pytest.mark.parametrize("path", ["native", "litellm"])
@@ -87,15 +87,15 @@ def test_with_the_openai_sdk_instrumentation_each_call_has_one_llm_span(subproce
         )
     assert done.returncode == 0, done.stderr[-3000:]
     spans = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    chats = [s for s in spans if s["attributes"].get(A.GEN_AI_OPERATION_NAME) == "chat"]
+    chats = [s for s in spans if s["attributes"].get(attributes.GEN_AI_OPERATION_NAME) == "chat"]
     assert len(chats) == len(server.requests) == 2
     scope = "opentelemetry.instrumentation.openai_v2" if path == "native" else "crewtrace"
     assert {s["scope"] for s in chats} == {scope}
     (agent,) = [s for s in spans if s["name"] == "invoke_agent Analyst"]
     assert all(s["parent_id"] == agent["span_id"] for s in chats)
     assert {s["trace_id"] for s in spans} == {agent["trace_id"]}
-    assert sum(s["attributes"][A.GEN_AI_USAGE_INPUT_TOKENS] for s in chats) == 2 * USAGE["prompt_tokens"]
+    assert sum(s["attributes"][attributes.GEN_AI_USAGE_INPUT_TOKENS] for s in chats) == 2 * USAGE["prompt_tokens"]
     # The final answer's "Thought:" goes on the LLM span, or on the agent span when the SDK's span is the LLM's.
     holders = [agent] if path == "native" else chats
-    assert any(A.EVENT_AGENT_THOUGHT in holder["events"] for holder in holders)
+    assert any(attributes.EVENT_AGENT_THOUGHT in holder["events"] for holder in holders)
     assert spans[0]["open_spans"] == 0

@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import crewtrace
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.demo.crew import NotebookTool, build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.usage.pricing import PriceTable
@@ -17,7 +17,12 @@ from crewtrace.usage.tokens import normalize_usage
 from tests.helpers import analyst_crew, one_task_crew
 from tests.openai_server import USAGE, OpenAIServer
 
-ROLLUP_NAMES = (A.USAGE_INPUT_TOKENS, A.USAGE_OUTPUT_TOKENS, A.USAGE_TOTAL_TOKENS, A.USAGE_REQUESTS)
+ROLLUP_NAMES = (
+    attributes.USAGE_INPUT_TOKENS,
+    attributes.USAGE_OUTPUT_TOKENS,
+    attributes.USAGE_TOTAL_TOKENS,
+    attributes.USAGE_REQUESTS,
+)
 
 
 def _descendants(spans, root) -> list:
@@ -34,14 +39,14 @@ def _descendants(spans, root) -> list:
 
 
 def _llm_sum(spans, root) -> dict[str, int]:
-    calls = [s for s in _descendants(spans, root) if s.attributes.get(A.GEN_AI_OPERATION_NAME) == "chat"]
-    inputs = sum(s.attributes.get(A.GEN_AI_USAGE_INPUT_TOKENS, 0) for s in calls)
-    outputs = sum(s.attributes.get(A.GEN_AI_USAGE_OUTPUT_TOKENS, 0) for s in calls)
+    calls = [s for s in _descendants(spans, root) if s.attributes.get(attributes.GEN_AI_OPERATION_NAME) == "chat"]
+    inputs = sum(s.attributes.get(attributes.GEN_AI_USAGE_INPUT_TOKENS, 0) for s in calls)
+    outputs = sum(s.attributes.get(attributes.GEN_AI_USAGE_OUTPUT_TOKENS, 0) for s in calls)
     return {
-        A.USAGE_INPUT_TOKENS: inputs,
-        A.USAGE_OUTPUT_TOKENS: outputs,
-        A.USAGE_TOTAL_TOKENS: inputs + outputs,
-        A.USAGE_REQUESTS: len(calls),
+        attributes.USAGE_INPUT_TOKENS: inputs,
+        attributes.USAGE_OUTPUT_TOKENS: outputs,
+        attributes.USAGE_TOTAL_TOKENS: inputs + outputs,
+        attributes.USAGE_REQUESTS: len(calls),
     }
 
 
@@ -54,15 +59,15 @@ def test_every_level_carries_the_exact_sum_of_the_llm_calls_beneath_it(memory):
     true_input = sum(u["prompt_tokens"] for u in llm.usages)
     true_output = sum(u["completion_tokens"] for u in llm.usages)
     (root,) = [s for s in spans if s.parent is None]
-    assert root.attributes[A.USAGE_INPUT_TOKENS] == true_input
-    assert root.attributes[A.USAGE_OUTPUT_TOKENS] == true_output
-    assert root.attributes[A.USAGE_REQUESTS] == len(llm.usages) == 4
+    assert root.attributes[attributes.USAGE_INPUT_TOKENS] == true_input
+    assert root.attributes[attributes.USAGE_OUTPUT_TOKENS] == true_output
+    assert root.attributes[attributes.USAGE_REQUESTS] == len(llm.usages) == 4
     assert crew.usage_metrics.total_tokens != true_input + true_output  # the double count crewtrace avoids
     for span in spans:
-        if span.attributes.get(A.GEN_AI_OPERATION_NAME) in ("invoke_workflow", "execute_task", "invoke_agent"):
+        if span.attributes.get(attributes.GEN_AI_OPERATION_NAME) in ("invoke_workflow", "execute_task", "invoke_agent"):
             assert {k: span.attributes[k] for k in ROLLUP_NAMES} == _llm_sum(spans, span), span.name
     for span in spans:  # roll-ups never reuse the names backends sum per trace
-        if span.attributes.get(A.GEN_AI_OPERATION_NAME) != "chat":
+        if span.attributes.get(attributes.GEN_AI_OPERATION_NAME) != "chat":
             assert not any(k.startswith("gen_ai.usage.") for k in span.attributes), span.name
 
 
@@ -78,17 +83,17 @@ def test_concurrent_tasks_roll_up_exactly(memory):
     (root,) = [s for s in spans if s.parent is None]
     assert {k: root.attributes[k] for k in ROLLUP_NAMES} == _llm_sum(spans, root)
     true_total = sum(u["total_tokens"] for agent in agents for u in agent.llm.usages)
-    assert root.attributes[A.USAGE_TOTAL_TOKENS] == true_total
+    assert root.attributes[attributes.USAGE_TOTAL_TOKENS] == true_total
 
 
 def test_offline_models_cost_zero_and_roll_up_as_zero(memory):
     _, exporter = memory
     build_demo_crew().kickoff()
     spans = exporter.get_finished_spans()
-    assert all(s.attributes[A.LLM_COST_USD] == 0.0 for s in spans if s.name.startswith("chat "))
+    assert all(s.attributes[attributes.LLM_COST_USD] == 0.0 for s in spans if s.name.startswith("chat "))
     (root,) = [s for s in spans if s.parent is None]
-    assert root.attributes[A.USAGE_COST_USD] == 0.0
-    assert A.USAGE_UNPRICED_REQUESTS not in root.attributes
+    assert root.attributes[attributes.USAGE_COST_USD] == 0.0
+    assert attributes.USAGE_UNPRICED_REQUESTS not in root.attributes
 
 
 def test_a_priced_model_costs_what_the_table_says(memory):
@@ -100,11 +105,11 @@ def test_a_priced_model_costs_what_the_table_says(memory):
     expected = PriceTable.load().find("gpt-4o-mini", "openai").cost(normalize_usage(USAGE))
     chats = [s for s in spans if s.name == "chat gpt-4o-mini"]
     assert len(chats) == 2
-    assert all(s.attributes[A.LLM_COST_USD] == pytest.approx(expected) for s in chats)
+    assert all(s.attributes[attributes.LLM_COST_USD] == pytest.approx(expected) for s in chats)
     (root,) = [s for s in spans if s.parent is None]
-    assert root.attributes[A.USAGE_COST_USD] == pytest.approx(2 * expected)
-    assert root.attributes[A.USAGE_CACHE_READ_INPUT_TOKENS] == 2 * 64
-    assert root.attributes[A.USAGE_REASONING_OUTPUT_TOKENS] == 2 * 12
+    assert root.attributes[attributes.USAGE_COST_USD] == pytest.approx(2 * expected)
+    assert root.attributes[attributes.USAGE_CACHE_READ_INPUT_TOKENS] == 2 * 64
+    assert root.attributes[attributes.USAGE_REASONING_OUTPUT_TOKENS] == 2 * 12
 
 
 def test_an_unknown_model_gets_no_cost_and_is_counted_as_unpriced(memory, caplog):
@@ -112,10 +117,10 @@ def test_an_unknown_model_gets_no_cost_and_is_counted_as_unpriced(memory, caplog
     one_task_crew(OfflineLLM(model="mystery-model", provider="acme")).kickoff()
     spans = exporter.get_finished_spans()
     (chat,) = [s for s in spans if s.name == "chat mystery-model"]
-    assert A.LLM_COST_USD not in chat.attributes
+    assert attributes.LLM_COST_USD not in chat.attributes
     (root,) = [s for s in spans if s.parent is None]
-    assert A.USAGE_COST_USD not in root.attributes
-    assert root.attributes[A.USAGE_UNPRICED_REQUESTS] == 1
+    assert attributes.USAGE_COST_USD not in root.attributes
+    assert root.attributes[attributes.USAGE_UNPRICED_REQUESTS] == 1
     assert any("mystery-model" in r.getMessage() for r in caplog.records)
 
 
@@ -133,7 +138,9 @@ def test_user_prices_price_an_unknown_model():
     one_task_crew(llm).kickoff()
     (chat,) = [s for s in exporter.get_finished_spans() if s.name == "chat mystery-model"]
     usage = llm.usages[0]
-    assert chat.attributes[A.LLM_COST_USD] == pytest.approx(usage["prompt_tokens"] + 2 * usage["completion_tokens"])
+    assert chat.attributes[attributes.LLM_COST_USD] == pytest.approx(
+        usage["prompt_tokens"] + 2 * usage["completion_tokens"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -165,12 +172,12 @@ def test_hierarchical_crew_totals_include_manager_and_coworker_calls(memory):
     spans = exporter.get_finished_spans()
     (root,) = [s for s in spans if s.parent is None]
     usages = manager_llm.usages + worker_llm.usages
-    assert root.attributes[A.USAGE_TOTAL_TOKENS] == sum(u["total_tokens"] for u in usages)
-    assert root.attributes[A.USAGE_REQUESTS] == len(usages)
+    assert root.attributes[attributes.USAGE_TOTAL_TOKENS] == sum(u["total_tokens"] for u in usages)
+    assert root.attributes[attributes.USAGE_REQUESTS] == len(usages)
     (delegation,) = [s for s in spans if s.name == "execute_tool delegate_work_to_coworker"]
-    assert delegation.attributes[A.USAGE_TOTAL_TOKENS] == sum(u["total_tokens"] for u in worker_llm.usages)
+    assert delegation.attributes[attributes.USAGE_TOTAL_TOKENS] == sum(u["total_tokens"] for u in worker_llm.usages)
     for span in spans:
-        if A.USAGE_REQUESTS in span.attributes:
+        if attributes.USAGE_REQUESTS in span.attributes:
             assert {k: span.attributes[k] for k in ROLLUP_NAMES} == _llm_sum(spans, span), span.name
 
 

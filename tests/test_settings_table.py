@@ -16,10 +16,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 
 import crewtrace
-from crewtrace.setup import (
-    settings as S,  # name: (good arguments, bad arguments, good environment strings, bad environment strings)
-)
+from crewtrace.setup import settings
 
+# name: (good arguments, bad arguments, good environment strings, bad environment strings)
 VALUES: dict[str, tuple[list[Any], list[Any], list[str], list[str]]] = {
     "exporter": (["otlp", "file,console", ["file"], "none"], ["zipkin", 5, ["x"], [1]], ["otlp,console"], ["jaeger"]),
     "protocol": (["grpc", "HTTP/PROTOBUF"], ["http/json", 1], ["http/protobuf"], ["thrift"]),
@@ -64,7 +63,7 @@ VALUES: dict[str, tuple[list[Any], list[Any], list[str], list[str]]] = {
 }
 
 
-def _one_line(error: pytest.ExceptionInfo[S.SettingError], source: str, setting: S.Setting) -> None:
+def _one_line(error: pytest.ExceptionInfo[settings.SettingError], source: str, setting: settings.Setting) -> None:
     message = str(error.value)
     assert message.startswith(f"crewtrace: {source}=") and "\n" not in message, message
     assert f"{setting.name} takes {setting.accepted}" in message, message
@@ -72,44 +71,44 @@ def _one_line(error: pytest.ExceptionInfo[S.SettingError], source: str, setting:
 
 @pytest.fixture(autouse=True)
 def _no_settings_in_the_environment(monkeypatch):
-    for setting in S.SETTINGS:
+    for setting in settings.SETTINGS:
         for var in setting.env:
             monkeypatch.delenv(var, raising=False)
 
 
 def test_every_row_has_values_here():
-    assert set(VALUES) == set(S.BY_NAME)
+    assert set(VALUES) == set(settings.BY_NAME)
 
 
-@pytest.mark.parametrize("setting", S.SETTINGS, ids=lambda s: s.name)
+@pytest.mark.parametrize("setting", settings.SETTINGS, ids=lambda s: s.name)
 def test_arguments(setting):
     good, bad, _, _ = VALUES[setting.name]
     for value in good:
-        S.read(setting.name, value)
+        settings.read(setting.name, value)
     for value in bad:
-        with pytest.raises(S.SettingError) as error:
-            S.read(setting.name, value)
+        with pytest.raises(settings.SettingError) as error:
+            settings.read(setting.name, value)
         _one_line(error, setting.name, setting)
 
 
-@pytest.mark.parametrize("setting", [s for s in S.SETTINGS if s.env], ids=lambda s: s.name)
+@pytest.mark.parametrize("setting", [s for s in settings.SETTINGS if s.env], ids=lambda s: s.name)
 def test_environment_variables(monkeypatch, setting):
     _, _, good, bad = VALUES[setting.name]
     for var in setting.env:
         for value in good:
             monkeypatch.setenv(var, value)
-            S.read(setting.name)
+            settings.read(setting.name)
         for value in bad:
             monkeypatch.setenv(var, value)
-            with pytest.raises(S.SettingError) as error:
-                S.read(setting.name)
+            with pytest.raises(settings.SettingError) as error:
+                settings.read(setting.name)
             _one_line(error, var, setting)
         monkeypatch.delenv(var, raising=False)
 
 
 def test_an_argument_wins_over_the_environment(monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "abc")
-    assert S.read("timeout", 3) == 3.0
+    assert settings.read("timeout", 3) == 3.0
 
 
 def _instrument_fails(source: str, **kwargs: Any) -> str:

@@ -7,8 +7,7 @@ import json
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from crewtrace import CrewAIInstrumentor
-from crewtrace import attributes as A
+from crewtrace import CrewAIInstrumentor, attributes
 from crewtrace.demo.crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.report.records import records_from_sdk
@@ -49,35 +48,35 @@ def test_kinds_operations_and_attributes(memory):
     spans = {s.name: s for s in exporter.get_finished_spans()}
     root = spans["invoke_workflow tracing-note"]
     assert root.kind is SpanKind.INTERNAL
-    assert root.attributes[A.GEN_AI_OPERATION_NAME] == "invoke_workflow"
-    assert root.attributes[A.GEN_AI_WORKFLOW_NAME] == "tracing-note"
-    assert root.attributes[A.CREW_ID] == str(crew.id)
-    assert root.attributes[A.CREW_PROCESS] == "sequential"
-    assert root.attributes[A.CREW_TASK_COUNT] == 3
-    assert json.loads(root.attributes[A.CREW_INPUTS]) == {"topic": "tracing"}
-    assert root.attributes[A.CREW_FINAL_OUTPUT].startswith("Offline answer")
+    assert root.attributes[attributes.GEN_AI_OPERATION_NAME] == "invoke_workflow"
+    assert root.attributes[attributes.GEN_AI_WORKFLOW_NAME] == "tracing-note"
+    assert root.attributes[attributes.CREW_ID] == str(crew.id)
+    assert root.attributes[attributes.CREW_PROCESS] == "sequential"
+    assert root.attributes[attributes.CREW_TASK_COUNT] == 3
+    assert json.loads(root.attributes[attributes.CREW_INPUTS]) == {"topic": "tracing"}
+    assert root.attributes[attributes.CREW_FINAL_OUTPUT].startswith("Offline answer")
     assert root.status.status_code is StatusCode.UNSET
 
     task = spans["execute_task research"]
-    assert task.attributes[A.GEN_AI_OPERATION_NAME] == "execute_task"
-    assert task.attributes[A.TASK_ID] == str(crew.tasks[0].id)
-    assert task.attributes[A.TASK_INDEX] == 1
-    assert task.attributes[A.TASK_DESCRIPTION] == crew.tasks[0].description
-    assert task.attributes[A.TASK_EXPECTED_OUTPUT] == crew.tasks[0].expected_output
-    assert task.attributes[A.TASK_OUTPUT].startswith("Offline answer")
+    assert task.attributes[attributes.GEN_AI_OPERATION_NAME] == "execute_task"
+    assert task.attributes[attributes.TASK_ID] == str(crew.tasks[0].id)
+    assert task.attributes[attributes.TASK_INDEX] == 1
+    assert task.attributes[attributes.TASK_DESCRIPTION] == crew.tasks[0].description
+    assert task.attributes[attributes.TASK_EXPECTED_OUTPUT] == crew.tasks[0].expected_output
+    assert task.attributes[attributes.TASK_OUTPUT].startswith("Offline answer")
 
     agent = spans["invoke_agent Researcher"]
-    assert agent.attributes[A.GEN_AI_AGENT_NAME] == "Researcher"
-    assert agent.attributes[A.GEN_AI_AGENT_ID] == str(crew.agents[0].id)
-    assert agent.attributes[A.AGENT_GOAL] == crew.agents[0].goal
-    assert list(agent.attributes[A.AGENT_TOOLS]) == ["notebook_lookup"]
+    assert agent.attributes[attributes.GEN_AI_AGENT_NAME] == "Researcher"
+    assert agent.attributes[attributes.GEN_AI_AGENT_ID] == str(crew.agents[0].id)
+    assert agent.attributes[attributes.AGENT_GOAL] == crew.agents[0].goal
+    assert list(agent.attributes[attributes.AGENT_TOOLS]) == ["notebook_lookup"]
 
     tool = spans["execute_tool notebook_lookup"]
     assert tool.kind is SpanKind.INTERNAL
-    assert tool.attributes[A.GEN_AI_TOOL_NAME] == "notebook_lookup"
-    assert tool.attributes[A.GEN_AI_TOOL_TYPE] == "function"
-    assert "topic" in tool.attributes[A.GEN_AI_TOOL_CALL_ARGUMENTS]
-    assert "OTLP" in tool.attributes[A.GEN_AI_TOOL_CALL_RESULT]
+    assert tool.attributes[attributes.GEN_AI_TOOL_NAME] == "notebook_lookup"
+    assert tool.attributes[attributes.GEN_AI_TOOL_TYPE] == "function"
+    assert "topic" in tool.attributes[attributes.GEN_AI_TOOL_CALL_ARGUMENTS]
+    assert "OTLP" in tool.attributes[attributes.GEN_AI_TOOL_CALL_RESULT]
 
 
 def test_llm_spans_carry_exactly_the_reported_tokens(memory):
@@ -88,16 +87,16 @@ def test_llm_spans_carry_exactly_the_reported_tokens(memory):
     assert len(chats) == len(llm.usages) == 4
     for span, usage in zip(chats, llm.usages, strict=True):
         assert span.kind is SpanKind.CLIENT
-        assert span.attributes[A.GEN_AI_REQUEST_MODEL] == "crewtrace-offline"
-        assert span.attributes[A.GEN_AI_PROVIDER_NAME] == "crewtrace"
-        assert span.attributes[A.GEN_AI_USAGE_INPUT_TOKENS] == usage["prompt_tokens"]
-        assert span.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] == usage["completion_tokens"]
-        assert list(span.attributes[A.GEN_AI_RESPONSE_FINISH_REASONS]) == ["stop"]
-        system = json.loads(span.attributes[A.GEN_AI_SYSTEM_INSTRUCTIONS])
+        assert span.attributes[attributes.GEN_AI_REQUEST_MODEL] == "crewtrace-offline"
+        assert span.attributes[attributes.GEN_AI_PROVIDER_NAME] == "crewtrace"
+        assert span.attributes[attributes.GEN_AI_USAGE_INPUT_TOKENS] == usage["prompt_tokens"]
+        assert span.attributes[attributes.GEN_AI_USAGE_OUTPUT_TOKENS] == usage["completion_tokens"]
+        assert list(span.attributes[attributes.GEN_AI_RESPONSE_FINISH_REASONS]) == ["stop"]
+        system = json.loads(span.attributes[attributes.GEN_AI_SYSTEM_INSTRUCTIONS])
         assert system[0]["type"] == "text" and "You are" in system[0]["content"]
-        inputs = json.loads(span.attributes[A.GEN_AI_INPUT_MESSAGES])
+        inputs = json.loads(span.attributes[attributes.GEN_AI_INPUT_MESSAGES])
         assert inputs[0]["role"] == "user"
-        output = json.loads(span.attributes[A.GEN_AI_OUTPUT_MESSAGES])
+        output = json.loads(span.attributes[attributes.GEN_AI_OUTPUT_MESSAGES])
         assert output[0]["role"] == "assistant" and output[0]["parts"][0]["content"]
 
 
@@ -160,8 +159,8 @@ def test_agent_thoughts_are_events_on_the_llm_spans_that_produced_them(memory):
         (s for s in spans if s.name.startswith("chat ") and s.parent.span_id == agent.context.span_id),
         key=lambda s: s.start_time,
     )
-    thoughts = [[e for e in chat.events if e.name == A.EVENT_AGENT_THOUGHT] for chat in chats]
-    assert [[e.attributes[A.AGENT_THOUGHT_TEXT] for e in t] for t in thoughts] == [
+    thoughts = [[e for e in chat.events if e.name == attributes.EVENT_AGENT_THOUGHT] for chat in chats]
+    assert [[e.attributes[attributes.AGENT_THOUGHT_TEXT] for e in t] for t in thoughts] == [
         ["I should use notebook_lookup first"],
         ["I now know the final answer"],
     ]
@@ -181,14 +180,16 @@ def test_long_conversations_stay_valid_json_within_the_limit_keeping_the_latest_
         ]
 
     attrs = llm_start(object(), Event(), ContentPolicy(max_length=10_000)).attributes
-    inputs = json.loads(attrs[A.GEN_AI_INPUT_MESSAGES])
-    assert len(attrs[A.GEN_AI_INPUT_MESSAGES]) <= 10_000 + 200
+    inputs = json.loads(attrs[attributes.GEN_AI_INPUT_MESSAGES])
+    assert len(attrs[attributes.GEN_AI_INPUT_MESSAGES]) <= 10_000 + 200
     assert inputs[-1]["parts"][0]["content"].startswith("message 39 ")  # the latest message is kept
     assert "earlier messages truncated" in inputs[0]["parts"][0]["content"]
-    system = json.loads(attrs[A.GEN_AI_SYSTEM_INSTRUCTIONS])
+    system = json.loads(attrs[attributes.GEN_AI_SYSTEM_INSTRUCTIONS])
     assert system == [{"type": "text", "content": "Be brief. [REDACTED]"}]
     huge = type("Huge", (Event,), {"messages": "x" * 50_000})()
-    one = json.loads(llm_start(object(), huge, ContentPolicy(max_length=1000)).attributes[A.GEN_AI_INPUT_MESSAGES])
+    one = json.loads(
+        llm_start(object(), huge, ContentPolicy(max_length=1000)).attributes[attributes.GEN_AI_INPUT_MESSAGES]
+    )
     content = one[0]["parts"][0]["content"]
     assert content.startswith("x" * 900) and content.endswith(" chars]") and len(content) < 1100
     assert _split(None) == ([], [])
@@ -210,13 +211,13 @@ def test_only_the_messages_kept_are_converted_and_none_with_capture_off(monkeypa
             self.messages = [{"role": "user", "content": f"message {i} " + "x" * 1000} for i in range(500)]
 
     attrs = spans.llm_start(object(), Event(), ContentPolicy(max_length=5_000)).attributes
-    inputs = json.loads(attrs[A.GEN_AI_INPUT_MESSAGES])
+    inputs = json.loads(attrs[attributes.GEN_AI_INPUT_MESSAGES])
     assert inputs[0]["parts"][0]["content"] == f"…[{500 - (len(inputs) - 1)} earlier messages truncated]"
     assert inputs[-1]["parts"][0]["content"].startswith("message 499 ")
     assert len(converted) <= len(inputs) + 1  # the latest few, not the whole conversation
     converted.clear()
     quiet = spans.llm_start(object(), Event(), ContentPolicy(capture=False)).attributes
-    assert A.GEN_AI_INPUT_MESSAGES not in quiet and converted == []
+    assert attributes.GEN_AI_INPUT_MESSAGES not in quiet and converted == []
 
 
 def test_leading_system_messages_are_instructions_and_a_later_one_stays_a_message():
@@ -235,5 +236,7 @@ def test_leading_system_messages_are_instructions_and_a_later_one_stays_a_messag
             ]
 
     attrs = llm_start(object(), Event(), ContentPolicy()).attributes
-    assert json.loads(attrs[A.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "You are a writer."}]
-    assert [m["role"] for m in json.loads(attrs[A.GEN_AI_INPUT_MESSAGES])] == ["user", "system"]
+    assert json.loads(attrs[attributes.GEN_AI_SYSTEM_INSTRUCTIONS]) == [
+        {"type": "text", "content": "You are a writer."}
+    ]
+    assert [m["role"] for m in json.loads(attrs[attributes.GEN_AI_INPUT_MESSAGES])] == ["user", "system"]

@@ -19,7 +19,7 @@ from crewai import Agent, Crew, Task
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.cli import main as cli_main
 from crewtrace.demo.crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM, OfflineLLMError
@@ -62,7 +62,7 @@ def assert_ui_json_agrees(reader: stack.JaegerReader, sent: Run) -> None:
         assert span["startTime"] == record.start_ns // 1000
         assert abs(span["duration"] - (record.end_ns - record.start_ns) / 1000) <= 1
         tags = {t["key"]: t["value"] for t in span["tags"]}
-        for key in (A.GEN_AI_USAGE_INPUT_TOKENS, A.GEN_AI_USAGE_OUTPUT_TOKENS):
+        for key in (attributes.GEN_AI_USAGE_INPUT_TOKENS, attributes.GEN_AI_USAGE_OUTPUT_TOKENS):
             if key in record.attributes:
                 assert tags[key] == record.attributes[key], (record.name, key)
     assert trace["processes"][spans[sent.records[0].span_id]["processID"]]["serviceName"] == SERVICE
@@ -101,9 +101,9 @@ def test_jaeger_holds_exactly_what_crewtrace_sent(everything_sampled, tmp_path, 
     assert_ui_json_agrees(everything_sampled.reader, sent)
 
     answered = [r for r in seen.records if r.operation == "chat" and r.status != "ERROR"]
-    assert answered and all(r.attributes[A.GEN_AI_USAGE_INPUT_TOKENS] > 0 for r in answered)
+    assert answered and all(r.attributes[attributes.GEN_AI_USAGE_INPUT_TOKENS] > 0 for r in answered)
     if scenario != "flow":  # the flow's crew runs the offline model, which has no price
-        assert all(r.attributes[A.LLM_COST_USD] > 0 for r in answered)
+        assert all(r.attributes[attributes.LLM_COST_USD] > 0 for r in answered)
     if scenario == "failing":
         assert isinstance(sent.error, OfflineLLMError)
         failed = [r for r in seen.records if r.status == "ERROR"]
@@ -170,7 +170,7 @@ def test_the_collector_masks_a_secret_in_a_prompt_and_leaves_numbers_alone(every
     for record in sent.records:
         kept = {k: v for k, v in record.attributes.items() if isinstance(v, numbers) and not isinstance(v, bool)}
         assert {k: by_id[record.span_id].attributes[k] for k in kept} == kept, record.name
-    assert any(A.GEN_AI_USAGE_INPUT_TOKENS in r.attributes for r in sent.records)
+    assert any(attributes.GEN_AI_USAGE_INPUT_TOKENS in r.attributes for r in sent.records)
 
 
 def test_a_large_trace_passes_the_receivers_whole(everything_sampled, tmp_path, monkeypatch):
@@ -235,7 +235,10 @@ def test_span_metrics_and_crewtraces_metrics_agree_with_the_traces(everything_sa
     assert _span_calls(samples, service, "STATUS_CODE_ERROR") == errors and errors
     assert stack.total(samples, "crewai_crew_runs_total", job) == 4
     answered = [r for r in records if r.operation == "chat" and r.status != "ERROR"]
-    for token_type, key in (("input", A.GEN_AI_USAGE_INPUT_TOKENS), ("output", A.GEN_AI_USAGE_OUTPUT_TOKENS)):
+    for token_type, key in (
+        ("input", attributes.GEN_AI_USAGE_INPUT_TOKENS),
+        ("output", attributes.GEN_AI_USAGE_OUTPUT_TOKENS),
+    ):
         in_spans = sum(r.attributes[key] for r in answered)
         seen = stack.total(
             samples,
@@ -243,7 +246,7 @@ def test_span_metrics_and_crewtraces_metrics_agree_with_the_traces(everything_sa
             lambda labels, t=token_type: job(labels) and labels.get("gen_ai_token_type") == t,
         )
         assert seen == in_spans > 0, token_type
-    cost = sum(r.attributes[A.LLM_COST_USD] for r in answered)
+    cost = sum(r.attributes[attributes.LLM_COST_USD] for r in answered)
     assert stack.total(samples, "crewai_llm_cost_USD_total", job) == pytest.approx(cost, rel=1e-9)
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.setup.settings import DEFAULT_ENDPOINTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,7 +200,7 @@ def test_the_demo_service_sends_to_the_collector():
 
 _REDACTION = [re.compile(pattern) for pattern in CONFIG["processors"]["redaction"]["blocked_values"]]
 _NUMERIC_OR_NAME = [
-    value for value in vars(A).values() if isinstance(value, str) and ("usage" in value or "cost" in value)
+    value for value in vars(attributes).values() if isinstance(value, str) and ("usage" in value or "cost" in value)
 ]
 
 

@@ -9,7 +9,7 @@ from crewai.tools import BaseTool
 from crewai.tools.tool_failure import ToolFailure
 from opentelemetry.trace import StatusCode
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.report.records import records_from_sdk
 from tests.helpers import BrokenTool, one_task_crew, outline
@@ -45,13 +45,13 @@ def test_guardrail_checks_and_the_retry_they_cause(memory):
         "    guardrail must_be_second",
     ]
     rejected, accepted = _named(exporter, "guardrail must_be_second")
-    assert rejected.attributes[A.GUARDRAIL_PASSED] is False
-    assert rejected.attributes[A.GUARDRAIL_FEEDBACK] == "Too short, add detail."
-    assert rejected.attributes[A.GUARDRAIL_RETRY_COUNT] == 0
-    assert rejected.attributes[A.GUARDRAIL_TYPE] == "function"
-    assert accepted.attributes[A.GUARDRAIL_PASSED] is True
-    assert accepted.attributes[A.GUARDRAIL_RETRY_COUNT] == 1
-    assert A.GUARDRAIL_FEEDBACK not in accepted.attributes
+    assert rejected.attributes[attributes.GUARDRAIL_PASSED] is False
+    assert rejected.attributes[attributes.GUARDRAIL_FEEDBACK] == "Too short, add detail."
+    assert rejected.attributes[attributes.GUARDRAIL_RETRY_COUNT] == 0
+    assert rejected.attributes[attributes.GUARDRAIL_TYPE] == "function"
+    assert accepted.attributes[attributes.GUARDRAIL_PASSED] is True
+    assert accepted.attributes[attributes.GUARDRAIL_RETRY_COUNT] == 1
+    assert attributes.GUARDRAIL_FEEDBACK not in accepted.attributes
     assert checks["n"] == 2
 
 
@@ -72,9 +72,9 @@ def test_an_llm_guardrail_runs_its_own_agent_under_the_guardrail_span(memory):
         "        chat crewtrace-offline",
     ]
     (guard,) = _named(exporter, "guardrail llm")
-    assert guard.attributes[A.GUARDRAIL_DESCRIPTION] == rule
-    assert guard.attributes[A.GUARDRAIL_TYPE] == "llm"
-    assert guard.attributes[A.GUARDRAIL_PASSED] is True
+    assert guard.attributes[attributes.GUARDRAIL_DESCRIPTION] == rule
+    assert guard.attributes[attributes.GUARDRAIL_TYPE] == "llm"
+    assert guard.attributes[attributes.GUARDRAIL_PASSED] is True
 
 
 def test_crew_planning_is_a_task_of_its_own_before_the_crews_tasks(memory):
@@ -124,17 +124,17 @@ def test_agent_reasoning_is_a_span_with_its_plan_before_the_agent_acts(memory):
         "      chat crewtrace-offline",
     ]
     (reasoning,) = _named(exporter, "agent_reasoning Planner")
-    assert reasoning.attributes[A.REASONING_ATTEMPT] == 1
-    assert isinstance(reasoning.attributes[A.REASONING_READY], bool)
-    assert "Offline answer" in reasoning.attributes[A.REASONING_PLAN]
+    assert reasoning.attributes[attributes.REASONING_ATTEMPT] == 1
+    assert isinstance(reasoning.attributes[attributes.REASONING_READY], bool)
+    assert "Offline answer" in reasoning.attributes[attributes.REASONING_PLAN]
 
 
 def test_a_tools_final_failure_is_an_event_on_the_agent_span(memory):
     _, exporter = memory
     one_task_crew(OfflineLLM(), tools=[BrokenTool()]).kickoff()
     (agent,) = _named(exporter, "invoke_agent Worker")
-    (failure,) = [e for e in agent.events if e.name == A.EVENT_TOOL_FAILURE]
-    assert failure.attributes[A.GEN_AI_TOOL_NAME] == "broken_lookup"
+    (failure,) = [e for e in agent.events if e.name == attributes.EVENT_TOOL_FAILURE]
+    assert failure.attributes[attributes.GEN_AI_TOOL_NAME] == "broken_lookup"
     last_attempt = _named(exporter, "execute_tool broken_lookup")[-1]
     assert failure.timestamp >= last_attempt.end_time
 
@@ -154,7 +154,7 @@ def test_a_tool_that_reports_failure_is_an_error_span_without_an_exception(memor
     one_task_crew(OfflineLLM(), tools=[RefusingTool()]).kickoff()
     (tool,) = _named(exporter, "execute_tool quota_lookup")
     assert tool.status.status_code is StatusCode.ERROR
-    assert tool.attributes[A.ERROR_TYPE] == "tool_reported"
+    assert tool.attributes[attributes.ERROR_TYPE] == "tool_reported"
     assert "daily quota used up" in tool.status.description
     assert not [e for e in tool.events if e.name == "exception"]
 
@@ -164,10 +164,10 @@ def test_streaming_marks_the_first_chunk_and_counts_chunks(memory):
     llm = OfflineLLM(stream=True)
     one_task_crew(llm).kickoff()
     (chat,) = _named(exporter, "chat crewtrace-offline")
-    (first,) = [e for e in chat.events if e.name == A.EVENT_LLM_FIRST_CHUNK]
+    (first,) = [e for e in chat.events if e.name == attributes.EVENT_LLM_FIRST_CHUNK]
     assert chat.start_time <= first.timestamp <= chat.end_time
-    assert chat.attributes[A.LLM_TIME_TO_FIRST_CHUNK] == (first.timestamp - chat.start_time) / 1e9
-    answer = chat.attributes[A.GEN_AI_OUTPUT_MESSAGES]
+    assert chat.attributes[attributes.LLM_TIME_TO_FIRST_CHUNK] == (first.timestamp - chat.start_time) / 1e9
+    answer = chat.attributes[attributes.GEN_AI_OUTPUT_MESSAGES]
     words = re.findall(r"\S+\s*", llm.answer([{"role": "user", "content": "Current Task: Do the job carefully."}]))
-    assert chat.attributes[A.LLM_CHUNK_COUNT] == len(words)
+    assert chat.attributes[attributes.LLM_CHUNK_COUNT] == len(words)
     assert "Offline answer" in answer

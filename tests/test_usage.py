@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from crewai.types.usage_metrics import UsageMetrics
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.usage.tokens import Totals, Usage, normalize_usage
 
 # (provider shape, usage as reported, expected Usage(input incl. cached, output, cache read, cache write, reasoning))
@@ -90,13 +90,23 @@ def test_rollups_leave_out_cache_and_reasoning_counts_that_are_zero():
     totals = Totals()
     totals.add(Usage(input_tokens=100, output_tokens=20), 0.5)
     attrs = totals.attributes()
-    assert attrs[A.USAGE_TOTAL_TOKENS] == 120 and attrs[A.USAGE_REQUESTS] == 1 and attrs[A.USAGE_COST_USD] == 0.5
-    for absent in (A.USAGE_CACHE_READ_INPUT_TOKENS, A.USAGE_CACHE_WRITE_INPUT_TOKENS, A.USAGE_REASONING_OUTPUT_TOKENS):
+    assert (
+        attrs[attributes.USAGE_TOTAL_TOKENS] == 120
+        and attrs[attributes.USAGE_REQUESTS] == 1
+        and attrs[attributes.USAGE_COST_USD] == 0.5
+    )
+    for absent in (
+        attributes.USAGE_CACHE_READ_INPUT_TOKENS,
+        attributes.USAGE_CACHE_WRITE_INPUT_TOKENS,
+        attributes.USAGE_REASONING_OUTPUT_TOKENS,
+    ):
         assert absent not in attrs
     totals.add(Usage(input_tokens=50, output_tokens=5, cache_read_input_tokens=40, reasoning_output_tokens=3), None)
     attrs = totals.attributes()
-    assert attrs[A.USAGE_CACHE_READ_INPUT_TOKENS] == 40 and attrs[A.USAGE_REASONING_OUTPUT_TOKENS] == 3
-    assert A.USAGE_CACHE_WRITE_INPUT_TOKENS not in attrs and attrs[A.USAGE_UNPRICED_REQUESTS] == 1
+    assert (
+        attrs[attributes.USAGE_CACHE_READ_INPUT_TOKENS] == 40 and attrs[attributes.USAGE_REASONING_OUTPUT_TOKENS] == 3
+    )
+    assert attributes.USAGE_CACHE_WRITE_INPUT_TOKENS not in attrs and attrs[attributes.USAGE_UNPRICED_REQUESTS] == 1
 
 
 def test_totals_merge_into_a_parent_or_start_it():

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 
 _STATUS = {0: "UNSET", 1: "OK", 2: "ERROR", "STATUS_CODE_UNSET": "UNSET", "STATUS_CODE_OK": "OK"}
 _STATUS["STATUS_CODE_ERROR"] = "ERROR"
@@ -46,7 +46,7 @@ class SpanRecord:
 
     @property
     def operation(self) -> str | None:
-        return self.attributes.get(A.GEN_AI_OPERATION_NAME)
+        return self.attributes.get(attributes.GEN_AI_OPERATION_NAME)
 
     @property
     def duration_s(self) -> float:

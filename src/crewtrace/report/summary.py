@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.report.records import SpanRecord
 
 
@@ -99,7 +99,7 @@ def _status(record: SpanRecord) -> str:
 
 
 def _is_llm(record: SpanRecord) -> bool:
-    return record.operation in (A.OP_CHAT, "text_completion", "generate_content")
+    return record.operation in (attributes.OP_CHAT, "text_completion", "generate_content")
 
 
 def _sum(records: Sequence[SpanRecord], key: str) -> int:
@@ -108,9 +108,9 @@ def _sum(records: Sequence[SpanRecord], key: str) -> int:
 
 def _cost(record: SpanRecord, llm_calls: Sequence[SpanRecord]) -> float | None:
     """A span's roll-up cost, else the sum of its LLM calls' costs; None when no price was known."""
-    if A.USAGE_COST_USD in record.attributes:
-        return float(record.attributes[A.USAGE_COST_USD])
-    costs = [float(r.attributes[A.LLM_COST_USD]) for r in llm_calls if A.LLM_COST_USD in r.attributes]
+    if attributes.USAGE_COST_USD in record.attributes:
+        return float(record.attributes[attributes.USAGE_COST_USD])
+    costs = [float(r.attributes[attributes.LLM_COST_USD]) for r in llm_calls if attributes.LLM_COST_USD in r.attributes]
     return sum(costs) if costs else None
 
 
@@ -118,37 +118,41 @@ def _failures(records: Sequence[SpanRecord]) -> list[Failure]:
     found = []
     for record in records:
         if record.status == "ERROR":
-            exception = next((e for e in record.events if e.name == A.EXCEPTION_EVENT), None)
+            exception = next((e for e in record.events if e.name == attributes.EXCEPTION_EVENT), None)
             message = str(
-                (exception.attributes.get(A.EXCEPTION_MESSAGE) if exception else None) or record.status_message
+                (exception.attributes.get(attributes.EXCEPTION_MESSAGE) if exception else None) or record.status_message
             )
             kind = (record.operation or record.name.split(" ", 1)[0]).replace("_", " ")
-            error_type = str(record.attributes.get(A.ERROR_TYPE, "error"))
+            error_type = str(record.attributes.get(attributes.ERROR_TYPE, "error"))
             found.append(Failure(kind, record.name, error_type, message, record.end_ns))
-        if record.attributes.get(A.GUARDRAIL_PASSED) is False:
-            feedback = str(record.attributes.get(A.GUARDRAIL_FEEDBACK, ""))
+        if record.attributes.get(attributes.GUARDRAIL_PASSED) is False:
+            feedback = str(record.attributes.get(attributes.GUARDRAIL_FEEDBACK, ""))
             found.append(Failure("guardrail rejected", record.name, "rejected", feedback, record.end_ns))
         for event in record.events:
-            if event.name == A.EVENT_TOOL_FAILURE:
-                tool = str(event.attributes.get(A.GEN_AI_TOOL_NAME, "tool"))
-                error_type = str(event.attributes.get(A.ERROR_TYPE, "tool_failure"))
-                message = str(event.attributes.get(A.TOOL_ERROR, ""))
+            if event.name == attributes.EVENT_TOOL_FAILURE:
+                tool = str(event.attributes.get(attributes.GEN_AI_TOOL_NAME, "tool"))
+                error_type = str(event.attributes.get(attributes.ERROR_TYPE, "tool_failure"))
+                message = str(event.attributes.get(attributes.TOOL_ERROR, ""))
                 found.append(Failure("tool gave up", f"{record.name}: {tool}", error_type, message, event.time_ns))
     return sorted(found, key=lambda f: f.time_ns)
 
 
 def _task_row(number: int, task: SpanRecord, records: Sequence[SpanRecord]) -> TaskRow:
     under = descendants(records, task.span_id)
-    agents = [r.attributes.get(A.GEN_AI_AGENT_NAME, "?") for r in under if r.operation == A.OP_INVOKE_AGENT]
+    agents = [
+        r.attributes.get(attributes.GEN_AI_AGENT_NAME, "?") for r in under if r.operation == attributes.OP_INVOKE_AGENT
+    ]
     llm_calls = [r for r in under if _is_llm(r)]
-    models = {str(r.attributes.get(A.GEN_AI_REQUEST_MODEL)) for r in llm_calls}
-    tokens = task.attributes.get(A.USAGE_TOTAL_TOKENS)
+    models = {str(r.attributes.get(attributes.GEN_AI_REQUEST_MODEL)) for r in llm_calls}
+    tokens = task.attributes.get(attributes.USAGE_TOTAL_TOKENS)
     if tokens is None:
-        tokens = _sum(llm_calls, A.GEN_AI_USAGE_INPUT_TOKENS) + _sum(llm_calls, A.GEN_AI_USAGE_OUTPUT_TOKENS)
+        tokens = _sum(llm_calls, attributes.GEN_AI_USAGE_INPUT_TOKENS) + _sum(
+            llm_calls, attributes.GEN_AI_USAGE_OUTPUT_TOKENS
+        )
     return TaskRow(
         number=number,
-        name=task.name.removeprefix(f"{A.OP_EXECUTE_TASK} "),
-        agent=str(agents[0] if agents else task.attributes.get(A.TASK_AGENT_ROLE, "-")),
+        name=task.name.removeprefix(f"{attributes.OP_EXECUTE_TASK} "),
+        agent=str(agents[0] if agents else task.attributes.get(attributes.TASK_AGENT_ROLE, "-")),
         model=", ".join(sorted(models)) or "-",
         status=_status(task),
         duration_s=task.duration_s,
@@ -165,7 +169,7 @@ def find_root(records: Sequence[SpanRecord], trace_id: str | None = None) -> Spa
     roots = [
         r
         for r in records
-        if r.operation == A.OP_INVOKE_WORKFLOW
+        if r.operation == attributes.OP_INVOKE_WORKFLOW
         and r.parent_id not in ids
         and (trace_id is None or r.trace_id == trace_id.lower())
     ]
@@ -181,23 +185,30 @@ def summarize(records: Sequence[SpanRecord], trace_id: str | None = None) -> Sum
     trace = [r for r in records if r.trace_id == root.trace_id]
     below = descendants(trace, root.span_id)
     llm_calls = [r for r in below if _is_llm(r)]
-    tasks = sorted((r for r in below if r.operation == A.OP_EXECUTE_TASK), key=lambda r: r.start_ns)
+    tasks = sorted((r for r in below if r.operation == attributes.OP_EXECUTE_TASK), key=lambda r: r.start_ns)
     attrs = root.attributes
-    final = attrs.get(A.CREW_FINAL_OUTPUT, attrs.get(A.FLOW_OUTPUT, ""))
+    final = attrs.get(attributes.CREW_FINAL_OUTPUT, attrs.get(attributes.FLOW_OUTPUT, ""))
     return Summary(
         trace_id=root.trace_id,
-        crew=str(attrs.get(A.GEN_AI_WORKFLOW_NAME, root.name)),
+        crew=str(attrs.get(attributes.GEN_AI_WORKFLOW_NAME, root.name)),
         status=_status(root),
         duration_s=root.duration_s,
         start_ns=root.start_ns,
         end_ns=root.end_ns,
-        input_tokens=int(attrs.get(A.USAGE_INPUT_TOKENS, _sum(llm_calls, A.GEN_AI_USAGE_INPUT_TOKENS))),
-        output_tokens=int(attrs.get(A.USAGE_OUTPUT_TOKENS, _sum(llm_calls, A.GEN_AI_USAGE_OUTPUT_TOKENS))),
-        cached_input_tokens=int(
-            attrs.get(A.USAGE_CACHE_READ_INPUT_TOKENS, _sum(llm_calls, A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS))
+        input_tokens=int(
+            attrs.get(attributes.USAGE_INPUT_TOKENS, _sum(llm_calls, attributes.GEN_AI_USAGE_INPUT_TOKENS))
         ),
-        requests=int(attrs.get(A.USAGE_REQUESTS, len(llm_calls))),
-        tool_calls=sum(1 for r in below if r.operation == A.OP_EXECUTE_TOOL),
+        output_tokens=int(
+            attrs.get(attributes.USAGE_OUTPUT_TOKENS, _sum(llm_calls, attributes.GEN_AI_USAGE_OUTPUT_TOKENS))
+        ),
+        cached_input_tokens=int(
+            attrs.get(
+                attributes.USAGE_CACHE_READ_INPUT_TOKENS,
+                _sum(llm_calls, attributes.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+            )
+        ),
+        requests=int(attrs.get(attributes.USAGE_REQUESTS, len(llm_calls))),
+        tool_calls=sum(1 for r in below if r.operation == attributes.OP_EXECUTE_TOOL),
         cost_usd=_cost(root, llm_calls),
         final_output=str(final or ""),
         tasks=[_task_row(n, task, trace) for n, task in enumerate(tasks, 1)],
@@ -213,17 +224,19 @@ def task_detail(summary: Summary, which: str) -> TaskDetail:
         names = ", ".join(f"{t.number} {t.name}" for t in summary.tasks) or "none"
         raise ValueError(f"no task {which!r} in this run; its tasks: {names}")
     row = rows[0]
-    task = next(r for r in summary.records if r.operation == A.OP_EXECUTE_TASK and r.start_ns == row.start_ns)
+    task = next(r for r in summary.records if r.operation == attributes.OP_EXECUTE_TASK and r.start_ns == row.start_ns)
     under = descendants(summary.records, task.span_id)
     in_order = sorted(under, key=lambda r: r.start_ns)
     thoughts = [
-        str(e.attributes.get(A.AGENT_THOUGHT_TEXT, ""))
+        str(e.attributes.get(attributes.AGENT_THOUGHT_TEXT, ""))
         for r in in_order
         for e in r.events
-        if e.name == A.EVENT_AGENT_THOUGHT
+        if e.name == attributes.EVENT_AGENT_THOUGHT
     ]
     tools = [
-        (r.name.removeprefix(f"{A.OP_EXECUTE_TOOL} "), _status(r)) for r in in_order if r.operation == A.OP_EXECUTE_TOOL
+        (r.name.removeprefix(f"{attributes.OP_EXECUTE_TOOL} "), _status(r))
+        for r in in_order
+        if r.operation == attributes.OP_EXECUTE_TOOL
     ]
     attrs: dict[str, Any] = task.attributes
     return TaskDetail(
@@ -231,10 +244,10 @@ def task_detail(summary: Summary, which: str) -> TaskDetail:
         agent=row.agent,
         status=row.status,
         duration_s=row.duration_s,
-        description=str(attrs.get(A.TASK_DESCRIPTION, "")),
-        expected_output=str(attrs.get(A.TASK_EXPECTED_OUTPUT, "")),
-        context=str(attrs.get(A.TASK_CONTEXT, "")),
-        output=str(attrs.get(A.TASK_OUTPUT, "")),
+        description=str(attrs.get(attributes.TASK_DESCRIPTION, "")),
+        expected_output=str(attrs.get(attributes.TASK_EXPECTED_OUTPUT, "")),
+        context=str(attrs.get(attributes.TASK_CONTEXT, "")),
+        output=str(attrs.get(attributes.TASK_OUTPUT, "")),
         llm_calls=sum(1 for r in under if _is_llm(r)),
         tool_calls=tools,
         thoughts=[t for t in thoughts if t],

@@ -17,7 +17,7 @@ from opentelemetry.metrics import Counter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class _CountingExporter(SpanExporter):
             with self._lock:
                 self.failed += len(spans)
             if self._dropped is not None:
-                self._dropped.add(len(spans), {A.SPANS_DROPPED_REASON: A.DROPPED_EXPORT_FAILED})
+                self._dropped.add(len(spans), {attributes.SPANS_DROPPED_REASON: attributes.DROPPED_EXPORT_FAILED})
         return result
 
     def shutdown(self) -> None:
@@ -115,7 +115,7 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         self._reported = True
         failed, not_sent = self.undelivered()
         if not_sent and self._dropped_counter is not None:
-            self._dropped_counter.add(not_sent, {A.SPANS_DROPPED_REASON: A.DROPPED_NOT_SENT})
+            self._dropped_counter.add(not_sent, {attributes.SPANS_DROPPED_REASON: attributes.DROPPED_NOT_SENT})
         if failed or not_sent:
             logger.warning(
                 "crewtrace: %d spans were not delivered (%d failed to export, %d dropped from the full queue "

@@ -12,7 +12,7 @@ from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExpo
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.util.types import AttributeValue
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.usage.tokens import Usage
 from crewtrace.version import __version__
 
@@ -28,26 +28,29 @@ class CrewMetrics:
     def __init__(self, meter_provider: MeterProvider | None = None) -> None:
         meter: Meter = get_meter("crewtrace", __version__, meter_provider)
         self._tokens = meter.create_histogram(
-            A.METRIC_TOKEN_USAGE,
+            attributes.METRIC_TOKEN_USAGE,
             unit="{token}",
             description="Tokens used per LLM call, by gen_ai.token.type (input, output)",
             explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
         )
-        self._llm_duration = _duration(meter, A.METRIC_OPERATION_DURATION, "Duration of LLM calls")
-        self._agent_duration = _duration(meter, A.METRIC_AGENT_DURATION, "Duration of agent executions")
-        self._tool_duration = _duration(meter, A.METRIC_TOOL_DURATION, "Duration of tool calls (each attempt)")
+        self._llm_duration = _duration(meter, attributes.METRIC_OPERATION_DURATION, "Duration of LLM calls")
+        self._agent_duration = _duration(meter, attributes.METRIC_AGENT_DURATION, "Duration of agent executions")
+        self._tool_duration = _duration(meter, attributes.METRIC_TOOL_DURATION, "Duration of tool calls (each attempt)")
         self._cost = meter.create_counter(
-            A.METRIC_COST, unit="USD", description="Estimated cost of LLM calls whose model has a known price"
+            attributes.METRIC_COST, unit="USD", description="Estimated cost of LLM calls whose model has a known price"
         )
-        self._runs = meter.create_counter(A.METRIC_CREW_RUNS, unit="{run}", description="Crew runs, by status")
+        self._runs = meter.create_counter(attributes.METRIC_CREW_RUNS, unit="{run}", description="Crew runs, by status")
 
     def record_llm(self, attrs: Attrs, usage: Usage | None, seconds: float, error_type: str | None) -> None:
         """One LLM call: its input and output tokens (as reported) and its duration."""
         if usage is not None:
-            counts = ((A.TOKEN_TYPE_INPUT, usage.input_tokens), (A.TOKEN_TYPE_OUTPUT, usage.output_tokens))
+            counts = (
+                (attributes.TOKEN_TYPE_INPUT, usage.input_tokens),
+                (attributes.TOKEN_TYPE_OUTPUT, usage.output_tokens),
+            )
             for token_type, count in counts:
                 if count is not None:
-                    self._tokens.record(count, {**attrs, A.GEN_AI_TOKEN_TYPE: token_type})
+                    self._tokens.record(count, {**attrs, attributes.GEN_AI_TOKEN_TYPE: token_type})
         self._llm_duration.record(seconds, _with_error(attrs, error_type))
 
     def record_cost(self, attrs: Attrs, usd: float) -> None:
@@ -60,15 +63,15 @@ class CrewMetrics:
         self._tool_duration.record(seconds, _with_error(attrs, error_type))
 
     def record_run(self, attrs: Attrs, error_type: str | None) -> None:
-        status = A.RUN_STATUS_ERROR if error_type else A.RUN_STATUS_OK
-        self._runs.add(1, {**_with_error(attrs, error_type), A.CREW_RUN_STATUS: status})
+        status = attributes.RUN_STATUS_ERROR if error_type else attributes.RUN_STATUS_OK
+        self._runs.add(1, {**_with_error(attrs, error_type), attributes.CREW_RUN_STATUS: status})
 
 
 def spans_dropped_counter(meter_provider: MeterProvider | None) -> Counter:
     """The count of spans that never reached the collector, by reason (setup/delivery.py records it)."""
     meter = get_meter("crewtrace", __version__, meter_provider)
     return meter.create_counter(
-        A.METRIC_SPANS_DROPPED, unit="{span}", description="Spans not delivered to the collector, by reason"
+        attributes.METRIC_SPANS_DROPPED, unit="{span}", description="Spans not delivered to the collector, by reason"
     )
 
 
@@ -79,7 +82,7 @@ def _duration(meter: Meter, name: str, description: str) -> Histogram:
 
 
 def _with_error(attrs: Attrs, error_type: str | None) -> Attrs:
-    return {**attrs, A.ERROR_TYPE: error_type} if error_type else attrs
+    return {**attrs, attributes.ERROR_TYPE: error_type} if error_type else attrs
 
 
 def build_meter_provider(

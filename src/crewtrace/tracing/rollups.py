@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.tracing import event_table
 from crewtrace.tracing.metrics import CrewMetrics
 from crewtrace.tracing.nodes import Node
@@ -14,10 +14,14 @@ from crewtrace.usage.tokens import Totals, Usage, normalize_usage
 
 # Span attributes that each unit's metrics are split by (low cardinality: names, never ids or text).
 _METRIC_DIMENSIONS = {
-    event_table.LLM: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_REQUEST_MODEL),
-    event_table.AGENT: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_AGENT_NAME),
-    event_table.TOOL: (A.GEN_AI_OPERATION_NAME, A.GEN_AI_TOOL_NAME),
-    event_table.CREW: (A.GEN_AI_WORKFLOW_NAME,),
+    event_table.LLM: (
+        attributes.GEN_AI_OPERATION_NAME,
+        attributes.GEN_AI_PROVIDER_NAME,
+        attributes.GEN_AI_REQUEST_MODEL,
+    ),
+    event_table.AGENT: (attributes.GEN_AI_OPERATION_NAME, attributes.GEN_AI_AGENT_NAME),
+    event_table.TOOL: (attributes.GEN_AI_OPERATION_NAME, attributes.GEN_AI_TOOL_NAME),
+    event_table.CREW: (attributes.GEN_AI_WORKFLOW_NAME,),
 }
 
 
@@ -39,12 +43,12 @@ class Accounting:
         self._metrics = metrics
 
     @staticmethod
-    def started(node: Node, attributes: dict[str, Any]) -> None:
+    def started(node: Node, attrs: dict[str, Any]) -> None:
         """Keep what the accounts need from a new span's attributes."""
-        node.dims = {k: attributes[k] for k in _METRIC_DIMENSIONS.get(node.unit, ()) if k in attributes}
+        node.dims = {k: attrs[k] for k in _METRIC_DIMENSIONS.get(node.unit, ()) if k in attrs}
         if node.unit == event_table.LLM:
-            node.model = _str_or_none(attributes.get(A.GEN_AI_REQUEST_MODEL))
-            node.provider = _str_or_none(attributes.get(A.GEN_AI_PROVIDER_NAME))
+            node.model = _str_or_none(attrs.get(attributes.GEN_AI_REQUEST_MODEL))
+            node.provider = _str_or_none(attrs.get(attributes.GEN_AI_PROVIDER_NAME))
 
     def closing(self, node: Node, end_ns: int) -> None:
         seconds = max(end_ns - node.start_ns, 0) / 1e9
@@ -73,7 +77,7 @@ class Accounting:
         if node.usage is not None and self._prices is not None:
             cost = self._prices.cost(node.model, node.provider, node.usage)
         if cost is not None:
-            node.span.set_attribute(A.LLM_COST_USD, cost)
+            node.span.set_attribute(attributes.LLM_COST_USD, cost)
         receiver = node.receiver()
         if receiver is not None:  # the parent hands it on when it closes (closing above)
             if receiver.totals is None:
@@ -91,7 +95,7 @@ def _record_stream(node: Node) -> None:
     if node.first_chunk_ns is None:
         return
     target = node.recording()
-    target.span.add_event(A.EVENT_LLM_FIRST_CHUNK, timestamp=node.first_chunk_ns)
+    target.span.add_event(attributes.EVENT_LLM_FIRST_CHUNK, timestamp=node.first_chunk_ns)
     if target is node:
-        node.span.set_attribute(A.LLM_CHUNK_COUNT, node.chunks)
-        node.span.set_attribute(A.LLM_TIME_TO_FIRST_CHUNK, max(node.first_chunk_ns - node.start_ns, 0) / 1e9)
+        node.span.set_attribute(attributes.LLM_CHUNK_COUNT, node.chunks)
+        node.span.set_attribute(attributes.LLM_TIME_TO_FIRST_CHUNK, max(node.first_chunk_ns - node.start_ns, 0) / 1e9)

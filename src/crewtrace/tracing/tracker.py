@@ -29,7 +29,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, StatusCode
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.tracing import event_table
 from crewtrace.tracing.builders import llm as llm_builders
 from crewtrace.tracing.builders.common import SpanError, SpanStart
@@ -138,7 +138,7 @@ class SpanTracker:
             if node.end_ns is None and node.response_ns is not None:
                 node.end_ns = node.response_ns  # no end event, but the response was seen: it ended then
             elif node.end_ns is None:
-                node.span.set_attribute(A.SPAN_INCOMPLETE, True)
+                node.span.set_attribute(attributes.SPAN_INCOMPLETE, True)
                 node.end_ns = self._stale_end(node, now)
             self._close(node, node.end_ns)
 
@@ -354,7 +354,7 @@ class SpanTracker:
         if error is not None:
             if unit == event_table.TASK:
                 node.root.failure_type = error.error_type
-            if unit == event_table.CREW and error.error_type == A.ERROR_TYPE_OTHER and node.root.failure_type:
+            if unit == event_table.CREW and error.error_type == attributes.ERROR_TYPE_OTHER and node.root.failure_type:
                 error.error_type = node.root.failure_type
             self._record_error(span, error, end_ns)
             node.error_type = error.error_type
@@ -385,12 +385,14 @@ class SpanTracker:
 
     @staticmethod
     def _record_error(span: Span, error: SpanError, at_ns: int) -> None:
-        span.set_attribute(A.ERROR_TYPE, error.error_type)
+        span.set_attribute(attributes.ERROR_TYPE, error.error_type)
         if error.exception:
-            event_attrs = {} if error.error_type == A.ERROR_TYPE_OTHER else {A.EXCEPTION_TYPE: error.error_type}
+            event_attrs = (
+                {} if error.error_type == attributes.ERROR_TYPE_OTHER else {attributes.EXCEPTION_TYPE: error.error_type}
+            )
             if error.message is not None:
-                event_attrs[A.EXCEPTION_MESSAGE] = error.message
-            span.add_event(A.EXCEPTION_EVENT, event_attrs, timestamp=at_ns)
+                event_attrs[attributes.EXCEPTION_MESSAGE] = error.message
+            span.add_event(attributes.EXCEPTION_EVENT, event_attrs, timestamp=at_ns)
         span.set_status(Status(StatusCode.ERROR, error.message or error.error_type))
 
     def _mark(self, source: Any, event: Any, ctx: Context) -> None:
@@ -413,8 +415,8 @@ class SpanTracker:
         thought = llm_builders.thought_of(event)
         if thought is not None:
             text = self._policy.text(thought)
-            attrs = {A.AGENT_THOUGHT_TEXT: text} if text else {}
-            llm.recording().span.add_event(A.EVENT_AGENT_THOUGHT, attrs, timestamp=at_ns)
+            attrs = {attributes.AGENT_THOUGHT_TEXT: text} if text else {}
+            llm.recording().span.add_event(attributes.EVENT_AGENT_THOUGHT, attrs, timestamp=at_ns)
 
     def _close(self, node: Node, end_ns: int) -> None:
         try:

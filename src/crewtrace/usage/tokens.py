@@ -6,14 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from crewtrace import attributes as A  # The gen_ai.usage.* attribute of each Usage field, in field order.
+from crewtrace import attributes
+
+# The gen_ai.usage.* attribute of each Usage field, in field order.
 
 _ATTRIBUTE_KEYS = (
-    A.GEN_AI_USAGE_INPUT_TOKENS,
-    A.GEN_AI_USAGE_OUTPUT_TOKENS,
-    A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-    A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
-    A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    attributes.GEN_AI_USAGE_INPUT_TOKENS,
+    attributes.GEN_AI_USAGE_OUTPUT_TOKENS,
+    attributes.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    attributes.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+    attributes.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
 )
 
 # The names each provider gives each count, in order of preference.
@@ -181,20 +183,20 @@ class Totals:
         """The crewai.usage.* attributes; no cost when no call beneath had a known price, no cache or reasoning
         counts when they are 0."""
         attrs: dict[str, int | float] = {
-            A.USAGE_INPUT_TOKENS: self.input_tokens,
-            A.USAGE_OUTPUT_TOKENS: self.output_tokens,
-            A.USAGE_TOTAL_TOKENS: self.input_tokens + self.output_tokens,
-            A.USAGE_REQUESTS: self.requests,
+            attributes.USAGE_INPUT_TOKENS: self.input_tokens,
+            attributes.USAGE_OUTPUT_TOKENS: self.output_tokens,
+            attributes.USAGE_TOTAL_TOKENS: self.input_tokens + self.output_tokens,
+            attributes.USAGE_REQUESTS: self.requests,
         }
         # Absent when 0, as on the LLM spans: most models report none, and each attribute costs every span.
         if self.cache_read_input_tokens:
-            attrs[A.USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read_input_tokens
+            attrs[attributes.USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read_input_tokens
         if self.cache_write_input_tokens:
-            attrs[A.USAGE_CACHE_WRITE_INPUT_TOKENS] = self.cache_write_input_tokens
+            attrs[attributes.USAGE_CACHE_WRITE_INPUT_TOKENS] = self.cache_write_input_tokens
         if self.reasoning_output_tokens:
-            attrs[A.USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning_output_tokens
+            attrs[attributes.USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning_output_tokens
         if self.unpriced_requests:
-            attrs[A.USAGE_UNPRICED_REQUESTS] = self.unpriced_requests
+            attrs[attributes.USAGE_UNPRICED_REQUESTS] = self.unpriced_requests
         if self.requests > self.unpriced_requests:
-            attrs[A.USAGE_COST_USD] = self.cost_usd
+            attrs[attributes.USAGE_COST_USD] = self.cost_usd
         return attrs

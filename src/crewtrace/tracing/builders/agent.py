@@ -10,7 +10,7 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.tracing.builders.common import Attributes, SpanStart, model_of, provider_of, put, put_text, tool_names
 from crewtrace.tracing.content import ContentPolicy
 
@@ -19,17 +19,21 @@ def _agent_span(
     role: str, agent_id: Any, llm: Any, tools: Any, goal: Any, backstory: Any, prompt: Any, policy: ContentPolicy
 ) -> SpanStart:
     """``invoke_agent {role}`` with the attributes shared by crew agents and standalone agents."""
-    attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_AGENT, A.GEN_AI_AGENT_NAME: role, A.AGENT_ROLE: role}
-    put(attrs, A.GEN_AI_AGENT_ID, str(agent_id) if agent_id else None)
+    attrs: Attributes = {
+        attributes.GEN_AI_OPERATION_NAME: attributes.OP_INVOKE_AGENT,
+        attributes.GEN_AI_AGENT_NAME: role,
+        attributes.AGENT_ROLE: role,
+    }
+    put(attrs, attributes.GEN_AI_AGENT_ID, str(agent_id) if agent_id else None)
     model = model_of(llm)
-    put(attrs, A.GEN_AI_REQUEST_MODEL, model)
-    put(attrs, A.GEN_AI_PROVIDER_NAME, provider_of(llm, model) if llm is not None else None)
+    put(attrs, attributes.GEN_AI_REQUEST_MODEL, model)
+    put(attrs, attributes.GEN_AI_PROVIDER_NAME, provider_of(llm, model) if llm is not None else None)
     if tools:
-        attrs[A.AGENT_TOOLS] = tool_names(tools)
-    put_text(attrs, A.AGENT_GOAL, goal, policy)
-    put_text(attrs, A.AGENT_BACKSTORY, backstory, policy)
-    put_text(attrs, A.AGENT_TASK_PROMPT, prompt, policy)
-    return SpanStart(f"{A.OP_INVOKE_AGENT} {role}", SpanKind.INTERNAL, attrs)
+        attrs[attributes.AGENT_TOOLS] = tool_names(tools)
+    put_text(attrs, attributes.AGENT_GOAL, goal, policy)
+    put_text(attrs, attributes.AGENT_BACKSTORY, backstory, policy)
+    put_text(attrs, attributes.AGENT_TASK_PROMPT, prompt, policy)
+    return SpanStart(f"{attributes.OP_INVOKE_AGENT} {role}", SpanKind.INTERNAL, attrs)
 
 
 def agent_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
@@ -66,5 +70,5 @@ def lite_agent_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStar
 
 def agent_end(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = {}
-    put_text(attrs, A.AGENT_OUTPUT, getattr(event, "output", None), policy)
+    put_text(attrs, attributes.AGENT_OUTPUT, getattr(event, "output", None), policy)
     return attrs

@@ -13,7 +13,7 @@ from typing import Any
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.tracing.content import ContentPolicy, to_text
 
 Attributes = dict[str, AttributeValue]
@@ -57,7 +57,7 @@ def put_text(attrs: Attributes, key: str, value: Any, policy: ContentPolicy) -> 
 def type_name(error_type: Any) -> str:
     """The error.type value for an exception class: qualified unless it is a builtin."""
     if not isinstance(error_type, type):
-        return A.ERROR_TYPE_OTHER
+        return attributes.ERROR_TYPE_OTHER
     module = error_type.__module__
     return error_type.__qualname__ if module == "builtins" else f"{module}.{error_type.__qualname__}"
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.tracing.builders.common import Attributes, SpanStart, model_of, provider_of, put
 from crewtrace.tracing.content import ContentPolicy, to_text
 from crewtrace.usage.tokens import normalize_usage
@@ -104,25 +104,25 @@ def _json(
 
 # gen_ai.request.* attribute -> the llm_call_started field it comes from.
 _REQUEST_PARAMETERS = (
-    (A.GEN_AI_REQUEST_TEMPERATURE, "temperature"),
-    (A.GEN_AI_REQUEST_TOP_P, "top_p"),
-    (A.GEN_AI_REQUEST_MAX_TOKENS, "max_tokens"),
-    (A.GEN_AI_REQUEST_SEED, "seed"),
-    (A.GEN_AI_REQUEST_FREQUENCY_PENALTY, "frequency_penalty"),
-    (A.GEN_AI_REQUEST_PRESENCE_PENALTY, "presence_penalty"),
-    (A.GEN_AI_REQUEST_CHOICE_COUNT, "n"),
+    (attributes.GEN_AI_REQUEST_TEMPERATURE, "temperature"),
+    (attributes.GEN_AI_REQUEST_TOP_P, "top_p"),
+    (attributes.GEN_AI_REQUEST_MAX_TOKENS, "max_tokens"),
+    (attributes.GEN_AI_REQUEST_SEED, "seed"),
+    (attributes.GEN_AI_REQUEST_FREQUENCY_PENALTY, "frequency_penalty"),
+    (attributes.GEN_AI_REQUEST_PRESENCE_PENALTY, "presence_penalty"),
+    (attributes.GEN_AI_REQUEST_CHOICE_COUNT, "n"),
 )
 
 
-_INTEGER_PARAMETERS = frozenset({A.GEN_AI_REQUEST_MAX_TOKENS, A.GEN_AI_REQUEST_SEED})
+_INTEGER_PARAMETERS = frozenset({attributes.GEN_AI_REQUEST_MAX_TOKENS, attributes.GEN_AI_REQUEST_SEED})
 
 
 def llm_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
     """llm_call_started: ``chat {model}``, kind CLIENT."""
     model = getattr(event, "model", None) or model_of(source)
-    attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_CHAT}
-    put(attrs, A.GEN_AI_REQUEST_MODEL, model)
-    put(attrs, A.GEN_AI_PROVIDER_NAME, provider_of(source, model))
+    attrs: Attributes = {attributes.GEN_AI_OPERATION_NAME: attributes.OP_CHAT}
+    put(attrs, attributes.GEN_AI_REQUEST_MODEL, model)
+    put(attrs, attributes.GEN_AI_PROVIDER_NAME, provider_of(source, model))
     for key, name in _REQUEST_PARAMETERS:
         value = getattr(event, name, None)
         if value is None:  # most calls set few of them
@@ -132,29 +132,29 @@ def llm_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
         put(attrs, key, value)
     stops = getattr(event, "stop_sequences", None)
     if stops:
-        attrs[A.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stops]
-    put(attrs, A.LLM_CALL_ID, getattr(event, "call_id", None))
-    put(attrs, A.LLM_STREAM, getattr(event, "stream", None))
+        attrs[attributes.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stops]
+    put(attrs, attributes.LLM_CALL_ID, getattr(event, "call_id", None))
+    put(attrs, attributes.LLM_STREAM, getattr(event, "stream", None))
     if policy.capture:  # else no message is read at all
         system, inputs = _split(getattr(event, "messages", None))
         parts = [part for m in system for part in _parts(m.get("content"))]
-        put(attrs, A.GEN_AI_SYSTEM_INSTRUCTIONS, _json(policy, parts))
-        put(attrs, A.GEN_AI_INPUT_MESSAGES, _json(policy, inputs, _message))
-    return SpanStart(f"{A.OP_CHAT} {model or 'unknown'}", SpanKind.CLIENT, attrs)
+        put(attrs, attributes.GEN_AI_SYSTEM_INSTRUCTIONS, _json(policy, parts))
+        put(attrs, attributes.GEN_AI_INPUT_MESSAGES, _json(policy, inputs, _message))
+    return SpanStart(f"{attributes.OP_CHAT} {model or 'unknown'}", SpanKind.CLIENT, attrs)
 
 
 def llm_end(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = dict(normalize_usage(getattr(event, "usage", None)).attributes())
     finish = getattr(event, "finish_reason", None)
     if finish:
-        attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = [str(finish)]
-    put(attrs, A.GEN_AI_RESPONSE_ID, getattr(event, "response_id", None))
+        attrs[attributes.GEN_AI_RESPONSE_FINISH_REASONS] = [str(finish)]
+    put(attrs, attributes.GEN_AI_RESPONSE_ID, getattr(event, "response_id", None))
     call_type = getattr(event, "call_type", None)
-    put(attrs, A.LLM_CALL_TYPE, getattr(call_type, "value", call_type))
+    put(attrs, attributes.LLM_CALL_TYPE, getattr(call_type, "value", call_type))
     response = getattr(event, "response", None)
     if response is not None:
         message = {"role": "assistant", "parts": [{"type": "text", "content": to_text(response)}]}
-        put(attrs, A.GEN_AI_OUTPUT_MESSAGES, _json(policy, [message]))
+        put(attrs, attributes.GEN_AI_OUTPUT_MESSAGES, _json(policy, [message]))
     return attrs
 
 
@@ -164,11 +164,11 @@ def llm_response(response: Any) -> Attributes:
     extra = getattr(response, "model_extra", None) or {}
     attrs: Attributes = dict(normalize_usage(getattr(response, "usage", None) or extra.get("usage")).attributes())
     response_id = getattr(response, "id", None)
-    put(attrs, A.GEN_AI_RESPONSE_ID, response_id if isinstance(response_id, str) else None)
+    put(attrs, attributes.GEN_AI_RESPONSE_ID, response_id if isinstance(response_id, str) else None)
     choices = getattr(response, "choices", None) or []
     finish = getattr(choices[0], "finish_reason", None) if isinstance(choices, list) and choices else None
     if isinstance(finish, str) and finish:
-        attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = [finish]
+        attrs[attributes.GEN_AI_RESPONSE_FINISH_REASONS] = [finish]
     return attrs
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.tracing.builders.common import Attributes, SpanStart, put, put_text
 from crewtrace.tracing.content import ContentPolicy
 
@@ -29,61 +29,61 @@ def guardrail_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart
     kind = str(getattr(event, "guardrail_type", None) or "function")
     name = getattr(event, "guardrail_name", None)
     label = name if kind == "function" and name else kind
-    attrs: Attributes = {A.GUARDRAIL_TYPE: kind}
+    attrs: Attributes = {attributes.GUARDRAIL_TYPE: kind}
     if kind == "function":
-        put(attrs, A.GUARDRAIL_NAME, name)
+        put(attrs, attributes.GUARDRAIL_NAME, name)
     else:  # an LLM guardrail's "name" is its whole description: free text
-        put_text(attrs, A.GUARDRAIL_DESCRIPTION, name, policy)
-    put(attrs, A.GUARDRAIL_RETRY_COUNT, getattr(event, "retry_count", None))
-    return SpanStart(f"{A.SPAN_GUARDRAIL} {label}", SpanKind.INTERNAL, attrs)
+        put_text(attrs, attributes.GUARDRAIL_DESCRIPTION, name, policy)
+    put(attrs, attributes.GUARDRAIL_RETRY_COUNT, getattr(event, "retry_count", None))
+    return SpanStart(f"{attributes.SPAN_GUARDRAIL} {label}", SpanKind.INTERNAL, attrs)
 
 
 def guardrail_end(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = {}
-    put(attrs, A.GUARDRAIL_PASSED, getattr(event, "success", None))
-    put_text(attrs, A.GUARDRAIL_FEEDBACK, getattr(event, "error", None), policy)
+    put(attrs, attributes.GUARDRAIL_PASSED, getattr(event, "success", None))
+    put_text(attrs, attributes.GUARDRAIL_FEEDBACK, getattr(event, "error", None), policy)
     return attrs
 
 
 def reasoning_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
     """agent_reasoning_started (``Agent(reasoning=True)``): ``agent_reasoning {role}``, the plan made before acting."""
     role = str(getattr(event, "agent_role", None) or "agent")
-    attrs: Attributes = {A.AGENT_ROLE: role}
-    put(attrs, A.REASONING_ATTEMPT, getattr(event, "attempt", None))
-    return SpanStart(f"{A.SPAN_REASONING} {role}", SpanKind.INTERNAL, attrs)
+    attrs: Attributes = {attributes.AGENT_ROLE: role}
+    put(attrs, attributes.REASONING_ATTEMPT, getattr(event, "attempt", None))
+    return SpanStart(f"{attributes.SPAN_REASONING} {role}", SpanKind.INTERNAL, attrs)
 
 
 def reasoning_end(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = {}
-    put(attrs, A.REASONING_READY, getattr(event, "ready", None))
-    put_text(attrs, A.REASONING_PLAN, getattr(event, "plan", None), policy)
+    put(attrs, attributes.REASONING_READY, getattr(event, "ready", None))
+    put_text(attrs, attributes.REASONING_PLAN, getattr(event, "plan", None), policy)
     return attrs
 
 
 _MEMORY_SPANS = {
-    "memory_query_started": A.SPAN_MEMORY_QUERY,
-    "memory_save_started": A.SPAN_MEMORY_SAVE,
-    "memory_retrieval_started": A.SPAN_MEMORY_RETRIEVAL,
+    "memory_query_started": attributes.SPAN_MEMORY_QUERY,
+    "memory_save_started": attributes.SPAN_MEMORY_SAVE,
+    "memory_retrieval_started": attributes.SPAN_MEMORY_RETRIEVAL,
 }
 
 
 def memory_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
     """memory_query_started / memory_save_started / memory_retrieval_started: one span per memory operation."""
     attrs: Attributes = {}
-    put_text(attrs, A.MEMORY_QUERY, getattr(event, "query", None), policy)
-    put(attrs, A.MEMORY_LIMIT, getattr(event, "limit", None))
-    put(attrs, A.MEMORY_SCORE_THRESHOLD, getattr(event, "score_threshold", None))
-    put_text(attrs, A.MEMORY_VALUE, getattr(event, "value", None), policy)
-    return SpanStart(_MEMORY_SPANS.get(event.type, A.SPAN_MEMORY_QUERY), SpanKind.INTERNAL, attrs)
+    put_text(attrs, attributes.MEMORY_QUERY, getattr(event, "query", None), policy)
+    put(attrs, attributes.MEMORY_LIMIT, getattr(event, "limit", None))
+    put(attrs, attributes.MEMORY_SCORE_THRESHOLD, getattr(event, "score_threshold", None))
+    put_text(attrs, attributes.MEMORY_VALUE, getattr(event, "value", None), policy)
+    return SpanStart(_MEMORY_SPANS.get(event.type, attributes.SPAN_MEMORY_QUERY), SpanKind.INTERNAL, attrs)
 
 
 def memory_end(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = {}
     results = getattr(event, "results", None)
     if isinstance(results, (list, tuple)):
-        attrs[A.MEMORY_RESULT_COUNT] = len(results)
-    put_text(attrs, A.MEMORY_RESULTS, results, policy)
-    put_text(attrs, A.MEMORY_CONTENT, getattr(event, "memory_content", None), policy)
+        attrs[attributes.MEMORY_RESULT_COUNT] = len(results)
+    put_text(attrs, attributes.MEMORY_RESULTS, results, policy)
+    put_text(attrs, attributes.MEMORY_CONTENT, getattr(event, "memory_content", None), policy)
     return attrs
 
 
@@ -91,24 +91,24 @@ def knowledge_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart
     """knowledge_query_started (rewriting the task into a search query) or knowledge_search_query_started."""
     attrs: Attributes = {}
     if event.type == "knowledge_query_started":
-        put_text(attrs, A.KNOWLEDGE_TASK_PROMPT, getattr(event, "task_prompt", None), policy)
-        return SpanStart(A.SPAN_KNOWLEDGE_QUERY, SpanKind.INTERNAL, attrs)
-    return SpanStart(A.SPAN_KNOWLEDGE_SEARCH, SpanKind.INTERNAL, attrs)
+        put_text(attrs, attributes.KNOWLEDGE_TASK_PROMPT, getattr(event, "task_prompt", None), policy)
+        return SpanStart(attributes.SPAN_KNOWLEDGE_QUERY, SpanKind.INTERNAL, attrs)
+    return SpanStart(attributes.SPAN_KNOWLEDGE_SEARCH, SpanKind.INTERNAL, attrs)
 
 
 def knowledge_end(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = {}
-    put_text(attrs, A.KNOWLEDGE_QUERY, getattr(event, "query", None), policy)
-    put_text(attrs, A.KNOWLEDGE_RESULTS, getattr(event, "retrieved_knowledge", None), policy)
+    put_text(attrs, attributes.KNOWLEDGE_QUERY, getattr(event, "query", None), policy)
+    put_text(attrs, attributes.KNOWLEDGE_RESULTS, getattr(event, "retrieved_knowledge", None), policy)
     return attrs
 
 
 def _mcp_server(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = {}
     # A stdio server's name is its command line, a URL may hold credentials: both are content.
-    put_text(attrs, A.MCP_SERVER_NAME, getattr(event, "server_name", None), policy)
-    put_text(attrs, A.MCP_SERVER_URL, getattr(event, "server_url", None), policy)
-    put(attrs, A.MCP_TRANSPORT, _value(getattr(event, "transport_type", None)))
+    put_text(attrs, attributes.MCP_SERVER_NAME, getattr(event, "server_name", None), policy)
+    put_text(attrs, attributes.MCP_SERVER_URL, getattr(event, "server_url", None), policy)
+    put(attrs, attributes.MCP_TRANSPORT, _value(getattr(event, "transport_type", None)))
     return attrs
 
 
@@ -116,23 +116,23 @@ def mcp_connect_start(source: Any, event: Any, policy: ContentPolicy) -> SpanSta
     """mcp_connection_started: ``mcp_connect``, opening a session with an MCP server (the server is an attribute:
     a stdio server's name is its whole command line)."""
     attrs = _mcp_server(event, policy)
-    put(attrs, A.MCP_RECONNECT, getattr(event, "is_reconnect", None))
-    return SpanStart(A.SPAN_MCP_CONNECT, SpanKind.CLIENT, attrs)
+    put(attrs, attributes.MCP_RECONNECT, getattr(event, "is_reconnect", None))
+    return SpanStart(attributes.SPAN_MCP_CONNECT, SpanKind.CLIENT, attrs)
 
 
 def mcp_tool_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
     """mcp_tool_execution_started: ``tools/call {tool name}``, the MCP request inside CrewAI's tool span."""
     name = str(getattr(event, "tool_name", None) or "tool")
     attrs = _mcp_server(event, policy)
-    attrs[A.MCP_METHOD_NAME] = A.MCP_METHOD_TOOLS_CALL
-    attrs[A.GEN_AI_TOOL_NAME] = name
-    put_text(attrs, A.GEN_AI_TOOL_CALL_ARGUMENTS, getattr(event, "tool_args", None), policy)
-    return SpanStart(f"{A.MCP_METHOD_TOOLS_CALL} {name}", SpanKind.CLIENT, attrs)
+    attrs[attributes.MCP_METHOD_NAME] = attributes.MCP_METHOD_TOOLS_CALL
+    attrs[attributes.GEN_AI_TOOL_NAME] = name
+    put_text(attrs, attributes.GEN_AI_TOOL_CALL_ARGUMENTS, getattr(event, "tool_args", None), policy)
+    return SpanStart(f"{attributes.MCP_METHOD_TOOLS_CALL} {name}", SpanKind.CLIENT, attrs)
 
 
 def mcp_end(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = {}
-    put_text(attrs, A.GEN_AI_TOOL_CALL_RESULT, getattr(event, "result", None), policy)
+    put_text(attrs, attributes.GEN_AI_TOOL_CALL_RESULT, getattr(event, "result", None), policy)
     return attrs
 
 
@@ -142,12 +142,16 @@ def mcp_end(event: Any, policy: ContentPolicy) -> Attributes:
 def tool_trouble(event: Any, policy: ContentPolicy) -> tuple[str, Attributes]:
     """tool_failure_detected / tool_selection_error / tool_validate_input_error: an event on the agent's span."""
     attrs: Attributes = {}
-    put(attrs, A.GEN_AI_TOOL_NAME, getattr(event, "tool_name", None))
+    put(attrs, attributes.GEN_AI_TOOL_NAME, getattr(event, "tool_name", None))
     if event.type == "tool_failure_detected":
         failure = getattr(event, "failure", None)
-        put(attrs, A.ERROR_TYPE, _value(getattr(failure, "reason", None)))
-        put_text(attrs, A.TOOL_ERROR, getattr(failure, "message", None), policy)
-        return A.EVENT_TOOL_FAILURE, attrs
-    put_text(attrs, A.TOOL_ERROR, getattr(event, "error", None), policy)
-    name = A.EVENT_TOOL_SELECTION_ERROR if event.type == "tool_selection_error" else A.EVENT_TOOL_INPUT_ERROR
+        put(attrs, attributes.ERROR_TYPE, _value(getattr(failure, "reason", None)))
+        put_text(attrs, attributes.TOOL_ERROR, getattr(failure, "message", None), policy)
+        return attributes.EVENT_TOOL_FAILURE, attrs
+    put_text(attrs, attributes.TOOL_ERROR, getattr(event, "error", None), policy)
+    name = (
+        attributes.EVENT_TOOL_SELECTION_ERROR
+        if event.type == "tool_selection_error"
+        else attributes.EVENT_TOOL_INPUT_ERROR
+    )
     return name, attrs

@@ -10,7 +10,7 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-from crewtrace import attributes as A
+from crewtrace import attributes
 from crewtrace.tracing.builders.common import Attributes, SpanStart, put, put_text
 from crewtrace.tracing.content import ContentPolicy
 
@@ -20,22 +20,22 @@ def task_start(source: Any, event: Any, index: int | None, policy: ContentPolicy
     task = getattr(event, "task", None) or source
     name = getattr(task, "name", None)  # not event.task_name: CrewAI fills it with the whole description
     label = name or (f"Task {index}" if index else "Task")
-    attrs: Attributes = {A.GEN_AI_OPERATION_NAME: A.OP_EXECUTE_TASK}
-    put(attrs, A.TASK_ID, str(getattr(task, "id", "") or getattr(event, "task_id", "") or "") or None)
-    put(attrs, A.TASK_KEY, getattr(task, "key", None))
-    put(attrs, A.TASK_NAME, name)
-    put(attrs, A.TASK_INDEX, index)
-    put(attrs, A.TASK_ASYNC_EXECUTION, getattr(task, "async_execution", None))
+    attrs: Attributes = {attributes.GEN_AI_OPERATION_NAME: attributes.OP_EXECUTE_TASK}
+    put(attrs, attributes.TASK_ID, str(getattr(task, "id", "") or getattr(event, "task_id", "") or "") or None)
+    put(attrs, attributes.TASK_KEY, getattr(task, "key", None))
+    put(attrs, attributes.TASK_NAME, name)
+    put(attrs, attributes.TASK_INDEX, index)
+    put(attrs, attributes.TASK_ASYNC_EXECUTION, getattr(task, "async_execution", None))
     agent = getattr(task, "agent", None)
-    put(attrs, A.TASK_AGENT_ROLE, getattr(agent, "role", None))
-    put_text(attrs, A.TASK_DESCRIPTION, getattr(task, "description", None), policy)
-    put_text(attrs, A.TASK_EXPECTED_OUTPUT, getattr(task, "expected_output", None), policy)
+    put(attrs, attributes.TASK_AGENT_ROLE, getattr(agent, "role", None))
+    put_text(attrs, attributes.TASK_DESCRIPTION, getattr(task, "description", None), policy)
+    put_text(attrs, attributes.TASK_EXPECTED_OUTPUT, getattr(task, "expected_output", None), policy)
     if getattr(event, "context", None):
-        put_text(attrs, A.TASK_CONTEXT, event.context, policy)
-    return SpanStart(f"{A.OP_EXECUTE_TASK} {label}", SpanKind.INTERNAL, attrs)
+        put_text(attrs, attributes.TASK_CONTEXT, event.context, policy)
+    return SpanStart(f"{attributes.OP_EXECUTE_TASK} {label}", SpanKind.INTERNAL, attrs)
 
 
 def task_end(event: Any, policy: ContentPolicy) -> Attributes:
     attrs: Attributes = {}
-    put_text(attrs, A.TASK_OUTPUT, getattr(event, "output", None), policy)
+    put_text(attrs, attributes.TASK_OUTPUT, getattr(event, "output", None), policy)
     return attrs
