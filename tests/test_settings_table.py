@@ -106,6 +106,12 @@ def test_environment_variables(monkeypatch, setting):
         monkeypatch.delenv(var, raising=False)
 
 
+def test_the_error_is_public_and_a_value_error():
+    assert crewtrace.SettingError is settings.SettingError and issubclass(crewtrace.SettingError, ValueError)
+    with pytest.raises(crewtrace.SettingError):
+        crewtrace.instrument(exporter="zipkin")
+
+
 def test_an_argument_wins_over_the_environment(monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "abc")
     assert settings.read("timeout", 3) == 3.0

@@ -1,11 +1,12 @@
 """crewtrace: OpenTelemetry traces for CrewAI crews, one setup call away.
 
 ``crewtrace.instrument()`` configures the SDK and instruments CrewAI; ``CrewAIInstrumentor`` is the plain
-instrumentor for applications that build their own providers.
+instrumentor for applications that build their own providers. A bad setting raises ``SettingError``.
 """
 
 from crewtrace.instrumentor import CrewAIInstrumentor
 from crewtrace.setup.configure import Instrumentation, instrument
+from crewtrace.setup.settings import SettingError
 from crewtrace.version import __version__
 
-__all__ = ["CrewAIInstrumentor", "Instrumentation", "__version__", "instrument"]
+__all__ = ["CrewAIInstrumentor", "Instrumentation", "SettingError", "__version__", "instrument"]

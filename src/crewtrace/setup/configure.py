@@ -114,7 +114,7 @@ def instrument(
     If ``tracer_provider`` is given, or the application already installed an SDK TracerProvider globally,
     crewtrace adds its exporter to that provider (its resource and sampler stay as they are); otherwise it
     creates one and installs it globally. A bad setting, given or from the environment, raises
-    ``settings.SettingError`` (a ``ValueError``) in one line naming it. A second call returns the first
+    ``crewtrace.SettingError`` (a ``ValueError``) in one line naming it. A second call returns the first
     handle; settings that differ from the first call's are named in a warning and not applied.
     """
     global _active
