@@ -17,6 +17,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 import crewtrace
 from crewtrace import attributes
 from crewtrace.offline_llm import OfflineLLM
+from crewtrace.report.records import read_otlp_file
 from tests.helpers import one_task_crew
 from tests.receivers import GrpcReceiver
 
@@ -94,6 +95,19 @@ def test_undelivered_spans_are_counted_once_in_the_log_and_on_a_metric(caplog):
         attributes.DROPPED_EXPORT_FAILED,
         attributes.DROPPED_NOT_SENT,
     }
+
+
+def test_an_unreachable_collector_does_not_cost_the_file_its_spans(tmp_path):
+    """With exporter="otlp,file", the file is written first at shutdown: the collector's retries, which use up
+    the whole shutdown budget here, used to leave the file empty."""
+    path = tmp_path / "traces.jsonl"
+    handle = crewtrace.instrument(
+        exporter="otlp,file", endpoint=f"http://127.0.0.1:{_free_port()}", file_path=path, shutdown_timeout=2
+    )
+    one_task_crew(OfflineLLM()).kickoff()
+    handle.shutdown()
+    assert [r.name for r in read_otlp_file(path)].count("invoke_workflow single") == 1
+    assert len(read_otlp_file(path)) == 4
 
 
 class Blackhole:

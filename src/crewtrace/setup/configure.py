@@ -68,7 +68,8 @@ class Instrumentation:
             self._closed = True
             CrewAIInstrumentor().uninstrument()
             deadline = time.monotonic() + self.shutdown_timeout  # one budget for all of it
-            for processor in self.processors:
+            # Local exporters first: an unreachable collector must not use up the time a file needs.
+            for processor in sorted(self.processors, key=lambda p: not p.local):
                 processor.shutdown_within(deadline - time.monotonic())
             if self.meter_provider is not None:
                 self.meter_provider.shutdown(timeout_millis=max(deadline - time.monotonic(), 0.1) * 1000)
@@ -186,7 +187,7 @@ def _setup(values: dict[str, Any], sources: dict[str, str], arguments: dict[str,
             span_exporter, where = ConsoleSpanExporter(out=sys.stdout), "console"
         else:
             span_exporter, where = OTLPJsonFileSpanExporter(values["file_path"]), f"file {values['file_path']}"
-        processor = BoundedBatchSpanProcessor(span_exporter, handle.shutdown_timeout, dropped)
+        processor = BoundedBatchSpanProcessor(span_exporter, handle.shutdown_timeout, dropped, local=name != "otlp")
         provider.add_span_processor(processor)
         handle.processors.append(processor)
         handle.destinations.append(where)

@@ -74,7 +74,9 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         exporter: SpanExporter,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         dropped: Counter | None = None,
+        local: bool = False,
     ) -> None:
+        self.local = local  # its exporter writes on this machine (a file, the console): quick, never retried
         self._counting = _CountingExporter(exporter, dropped)
         self._shutdown_timeout = shutdown_timeout
         self._dropped_counter = dropped
