@@ -22,6 +22,11 @@ EXCEPTION_MESSAGE: Final = exception_attributes.EXCEPTION_MESSAGE
 
 # --- GenAI semantic conventions (in development) ----------------------------------------------------------------
 
+# The schema the names follow: 1.41.1 is the last core semantic-conventions release that still held the GenAI
+# conventions (they moved to semantic-conventions-genai afterwards, which publishes no schema of its own). Every
+# GenAI name below is in that release except those in GENAI_REPO_ONLY, renamed in the GenAI repository since.
+SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.41.1"
+
 # gen_ai.operation.name values, also the first word of each span name.
 OP_INVOKE_WORKFLOW: Final = "invoke_workflow"
 OP_EXECUTE_TASK: Final = "execute_task"
@@ -51,7 +56,7 @@ GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
 GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
 GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
 GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
-GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"  # was cache_creation
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
@@ -68,6 +73,7 @@ TOKEN_TYPE_OUTPUT: Final = "output"
 MCP_METHOD_NAME: Final = "mcp.method.name"
 MCP_METHOD_TOOLS_CALL: Final = "tools/call"
 TOOL_TYPE_FUNCTION: Final = "function"
+GENAI_REPO_ONLY: Final = frozenset({GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS})
 
 # --- crewtrace's own names: CrewAI's facts ----------------------------------------------------------------------
 CREWAI_VERSION: Final = "crewai.version"

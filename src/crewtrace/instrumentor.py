@@ -10,6 +10,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
+from crewtrace import attributes
 from crewtrace.package import _instruments
 from crewtrace.setup import settings
 from crewtrace.tracing import litellm_usage
@@ -19,8 +20,6 @@ from crewtrace.tracing.metrics import CrewMetrics
 from crewtrace.tracing.tracker import SpanTracker
 from crewtrace.usage.pricing import PriceTable
 from crewtrace.version import __version__
-
-SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
 
 
 class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -44,7 +43,7 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _instrument(self, **kwargs: Any) -> None:
         tracer = trace.get_tracer(
-            "crewtrace", __version__, tracer_provider=kwargs.get("tracer_provider"), schema_url=SCHEMA_URL
+            "crewtrace", __version__, tracer_provider=kwargs.get("tracer_provider"), schema_url=attributes.SCHEMA_URL
         )
         policy = kwargs.get("content_policy") or ContentPolicy(capture=settings.read("capture_content"))
         prices = kwargs.get("prices")
