@@ -31,6 +31,17 @@ def one_task_crew(llm: OfflineLLM, tools: list[Any] | None = None, name: str = "
     return Crew(name=name, agents=[agent], tasks=[task])
 
 
+def long_prompt_crew(llm: OfflineLLM, tasks: int = 60, size: int = 30_000) -> Crew:
+    """A summarising crew: ``tasks`` tasks, each with a description of ``size`` characters."""
+    agent = Agent(role="Summariser", goal="Summarise", backstory="Terse.", llm=llm)
+    text = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * (size // 57 + 1))[:size]
+    work = [
+        Task(name=f"summary-{i}", description=f"Summarise part {i}: {text}", expected_output="A summary.", agent=agent)
+        for i in range(tasks)
+    ]
+    return Crew(name="summaries", agents=[agent], tasks=work)
+
+
 def analyst_crew(llm: Any, name: str) -> Crew:
     """One agent with the notebook tool and one task: a tool call, then a final answer (two LLM calls)."""
     agent = Agent(role="Analyst", goal="g", backstory="b", llm=llm, tools=[NotebookTool()])

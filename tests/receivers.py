@@ -99,12 +99,14 @@ class _Receiver:
 class GrpcReceiver(_Receiver):
     """OTLP/gRPC Trace and Metrics services on 127.0.0.1 (a free port unless ``port`` is given)."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, refuse_with: grpc.StatusCode | None = None) -> None:
         super().__init__()
         receiver = self
 
         class Servicer(trace_service_pb2_grpc.TraceServiceServicer):
             def Export(self, request: Any, context: Any) -> Any:
+                if refuse_with is not None:
+                    context.abort(refuse_with, "refused by the test receiver")
                 receiver._keep(request, {k: v for k, v in context.invocation_metadata()})
                 return trace_service_pb2.ExportTraceServiceResponse()
 
@@ -128,15 +130,24 @@ class GrpcReceiver(_Receiver):
 
 
 class HttpReceiver(_Receiver):
-    """OTLP/HTTP (protobuf) /v1/traces and /v1/metrics on a free 127.0.0.1 port."""
+    """OTLP/HTTP (protobuf) /v1/traces and /v1/metrics on a free 127.0.0.1 port. ``max_body`` refuses larger
+    requests with 413, as the Collector's receiver does; ``status`` answers every trace request with it."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_body: int | None = None, status: int | None = None) -> None:
         super().__init__()
         receiver = self
 
         class Handler(QuietHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                length = int(self.headers.get("Content-Length", 0))
+                if max_body is not None and length > max_body:
+                    self.rfile.read(length)  # read it all, so the client sees the answer, not a reset
+                    self.reply(413)
+                    return
+                if status is not None and self.path == "/v1/traces":
+                    self.reply(status)
+                    return
+                body = self.rfile.read(length)
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 if self.path == "/v1/metrics":

@@ -56,6 +56,7 @@ VALUES: dict[str, tuple[list[Any], list[Any], list[str], list[str]]] = {
         [],
         ["/nonexistent.json"],
     ),
+    "max_request_size": ([65536, 8_000_000], [0, 1000, -1, 1.5e6, "4000000", True], ["1048576"], ["4MB", "100"]),
     "shutdown_timeout": ([1, 0.5], [0, -1, "2", True], ["2"], ["abc", "0"]),
     "crewai_telemetry": ([True, False], ["yes", 1], [], []),
     "sampler": (["always_on", "TraceIdRatio"], ["sometimes", 3], ["always_off"], ["sometimes"]),

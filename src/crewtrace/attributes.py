@@ -185,7 +185,14 @@ METRIC_COST: Final = "crewai.llm.cost"
 METRIC_CREW_RUNS: Final = "crewai.crew.runs"
 METRIC_SPANS_DROPPED: Final = "crewtrace.spans.dropped"
 SPANS_DROPPED_REASON: Final = "crewtrace.drop.reason"
-DROPPED_EXPORT_FAILED: Final = "export_failed"
+# crewtrace.drop.reason values: why spans were not delivered (setup/losses.py says what to do for each).
+DROPPED_NOTHING_LISTENING: Final = "nothing_listening"  # the endpoint refused the connection
+DROPPED_TOO_LARGE: Final = "too_large"  # the receiver refused the request's size
+DROPPED_TIMED_OUT: Final = "timed_out"  # no answer within the timeout
+DROPPED_REJECTED: Final = "rejected"  # the receiver answered with an error status
+DROPPED_WRONG_PROTOCOL: Final = "wrong_protocol"  # gRPC sent to an OTLP/HTTP port, or the other way round
+DROPPED_FILE_UNWRITABLE: Final = "file_unwritable"
+DROPPED_EXPORT_FAILED: Final = "export_failed"  # failed, for a reason none of the above
 DROPPED_NOT_SENT: Final = "not_sent"  # pushed out of the full queue, or still queued when shutdown gave up
 CREW_RUN_STATUS: Final = "crewai.crew.status"
 RUN_STATUS_OK: Final = "ok"
@@ -197,3 +204,5 @@ AGENT_THOUGHT_TEXT: Final = "crewai.agent.thought.text"
 
 # Set on a span crewtrace had to close itself because CrewAI never sent its ending event.
 SPAN_INCOMPLETE: Final = "crewai.span.incomplete"
+# Set on a span whose longest values were cut because it was larger than one export request may be.
+SPAN_TRUNCATED: Final = "crewai.span.truncated"

@@ -25,11 +25,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
 from crewtrace.instrumentor import CrewAIInstrumentor
-from crewtrace.setup import settings
-from crewtrace.setup.delivery import DEFAULT_SHUTDOWN_TIMEOUT, BoundedBatchSpanProcessor
-from crewtrace.setup.exporters import OTLPJsonFileSpanExporter, otlp_exporter
+from crewtrace.setup import losses, settings
+from crewtrace.setup.delivery import DEFAULT_SHUTDOWN_TIMEOUT, BoundedBatchSpanProcessor, Target
+from crewtrace.setup.exporters import OTLPJsonFileSpanExporter, env_endpoint, otlp_exporter
+from crewtrace.setup.metric_export import QuietMetricExporter, build_meter_provider
 from crewtrace.tracing.content import ContentPolicy
-from crewtrace.tracing.metrics import build_meter_provider, spans_dropped_counter
+from crewtrace.tracing.metrics import spans_dropped_counter
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Instrumentation:
     destinations: list[str]
     processors: list[BoundedBatchSpanProcessor] = field(default_factory=list)
     meter_provider: SdkMeterProvider | None = None
+    metric_exporters: list[QuietMetricExporter] = field(default_factory=list, repr=False)
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
     arguments: dict[str, Any] = field(default_factory=dict, repr=False)  # what instrument() was given
     _closed: bool = field(default=False, init=False, repr=False)
@@ -71,6 +73,9 @@ class Instrumentation:
             # Local exporters first: an unreachable collector must not use up the time a file needs.
             for processor in sorted(self.processors, key=lambda p: not p.local):
                 processor.shutdown_within(deadline - time.monotonic())
+            if any(p.hopeless for p in self.processors):
+                for exporter in self.metric_exporters:  # the same endpoint: abort its retries up front
+                    exporter.shutdown(timeout_millis=0)
             if self.meter_provider is not None:
                 self.meter_provider.shutdown(timeout_millis=max(deadline - time.monotonic(), 0.1) * 1000)
             if _active is self:
@@ -106,6 +111,7 @@ def instrument(
     meter_provider: MeterProvider | None = None,
     metrics_exporter: str | None = None,
     shutdown_timeout: float | None = None,
+    max_request_size: int | None = None,
     crewai_telemetry: bool | None = None,
     sampler: str | None = None,
     sampler_arg: float | None = None,
@@ -132,6 +138,16 @@ def instrument(
             return _active
         values, sources = settings.resolve(arguments)
         return _setup(values, sources, arguments)
+
+
+def _check_reachable(target: Target, where: str) -> None:
+    """Say at setup, not at exit, when a local endpoint has nothing listening or speaks the other protocol."""
+    if not losses.is_loopback(target.endpoint, target.protocol):
+        return  # a remote collector is not probed: that could take a while, and it may be firewalled to probes
+    found = losses.probe(target.endpoint, target.protocol, timeout=0.2)
+    if found is not None and found.reason in losses.ADVICE:
+        advice = losses.ADVICE[found.reason].format(where=where, detail=found.detail)
+        logger.warning("crewtrace: spans will be lost until this changes: %s", advice)
 
 
 def _same(name: str, arguments: Mapping[str, Any], active: Instrumentation) -> bool:
@@ -177,20 +193,34 @@ def _setup(values: dict[str, Any], sources: dict[str, str], arguments: dict[str,
     handle = Instrumentation(provider, [], shutdown_timeout=values["shutdown_timeout"], arguments=arguments)
     meter_provider = values["meter_provider"]
     if meter_provider is None and values["metrics_exporter"] != "none":
-        handle.meter_provider = build_meter_provider(chosen, protocol, endpoint, headers, timeout, provider.resource)
+        built = build_meter_provider(chosen, protocol, endpoint, headers, timeout, provider.resource)
+        handle.meter_provider, handle.metric_exporters = built
         meter_provider = handle.meter_provider
     dropped = spans_dropped_counter(meter_provider)
     for name in chosen:
+        target = None
         if name == "otlp":
             span_exporter, where = otlp_exporter(protocol, endpoint, headers, timeout)
+            target = Target(endpoint or env_endpoint(protocol), protocol)
         elif name == "console":
             span_exporter, where = ConsoleSpanExporter(out=sys.stdout), "console"
         else:
             span_exporter, where = OTLPJsonFileSpanExporter(values["file_path"]), f"file {values['file_path']}"
-        processor = BoundedBatchSpanProcessor(span_exporter, handle.shutdown_timeout, dropped, local=name != "otlp")
+        processor = BoundedBatchSpanProcessor(
+            span_exporter,
+            handle.shutdown_timeout,
+            dropped,
+            local=name != "otlp",
+            where=where,
+            target=target,
+            max_request_size=values["max_request_size"] if name == "otlp" else None,
+        )
         provider.add_span_processor(processor)
         handle.processors.append(processor)
         handle.destinations.append(where)
+        if target is not None:
+            _check_reachable(target, where)
+    logger.info("crewtrace: tracing CrewAI runs; spans go to %s", ", ".join(handle.destinations) or "nowhere")
 
     CrewAIInstrumentor().instrument(
         tracer_provider=provider, meter_provider=meter_provider, content_policy=policy, prices=values["prices"]

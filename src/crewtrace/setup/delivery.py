@@ -1,10 +1,11 @@
-"""Span delivery that never holds the process: the SDK's BatchSpanProcessor, with a bounded shutdown and a
-count of the spans that never reached the collector.
+"""Span delivery that never holds the process and never loses spans without saying why.
 
-The SDK's processor waits up to 30 s at shutdown while an unreachable collector is retried. Here, once
-``shutdown_timeout`` has passed, the exporter is shut down, which aborts its retries, and what is still
-queued is counted as undelivered. Spans that could not be exported, or were pushed out of the full queue,
-are counted too: reported once in the log at shutdown, and on a metric as they happen.
+``BoundedBatchSpanProcessor`` is the SDK's BatchSpanProcessor with three differences:
+- each batch is split so that no export request exceeds ``max_request_size`` bytes (request_size.py);
+- every span not delivered is counted by reason and each reason logged once (losses.py), and
+  ``force_flush()`` returns False when something it flushed was lost;
+- shutdown takes at most ``shutdown_timeout`` seconds: then the exporter is shut down, which aborts its
+  retries. When nothing listens at a local endpoint, it does not wait at all.
 """
 
 from __future__ import annotations
@@ -12,62 +13,111 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from opentelemetry.metrics import Counter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from crewtrace import attributes
+from crewtrace.setup import losses, request_size
+from crewtrace.setup.losses import EXPORTER_LOGS, Failure, Losses
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+_ABORTED = Failure(attributes.DROPPED_NOT_SENT, "still being exported when shutdown_timeout ran out")
+_HOPELESS = (attributes.DROPPED_NOTHING_LISTENING, attributes.DROPPED_WRONG_PROTOCOL)  # retrying cannot help
+_QUEUE_FULL = Failure(attributes.DROPPED_NOT_SENT, "pushed out of the full queue (raise OTEL_BSP_MAX_QUEUE_SIZE)")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an OTLP exporter sends: probed to tell why an export failed."""
+
+    endpoint: str
+    protocol: str
 
 
 class _CountingExporter(SpanExporter):
-    """Wraps the real exporter: counts what it was handed and what it failed to deliver."""
+    """Wraps the real exporter: splits batches by size, and counts what it was handed and what it lost."""
 
-    def __init__(self, inner: SpanExporter, dropped: Counter | None) -> None:
+    def __init__(self, inner: SpanExporter, losses_: Losses, target: Target | None, max_size: int | None) -> None:
         self.inner = inner
+        self.losses = losses_
+        self.target = target
+        self.max_size = max_size
         self.handed = 0
-        self.failed = 0
-        self._dropped = dropped
         self._lock = threading.Lock()
-        self._closed = False
+        self._closed: Failure | None = None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         with self._lock:
             self.handed += len(spans)
-        result = SpanExportResult.FAILURE
-        if not self._closed:
-            try:
-                result = self.inner.export(spans)
-            except Exception as exc:  # noqa: BLE001 - an exporter must report failure, not raise into the SDK
-                logger.debug("crewtrace: exporter raised %r", exc)
-        if result is not SpanExportResult.SUCCESS:
-            with self._lock:
-                self.failed += len(spans)
-            if self._dropped is not None:
-                self._dropped.add(len(spans), {attributes.SPANS_DROPPED_REASON: attributes.DROPPED_EXPORT_FAILED})
+        runs = request_size.split(spans, self.max_size) if self.max_size else [spans]
+        result = SpanExportResult.SUCCESS
+        for run in runs:
+            if self._closed is not None:
+                self.losses.lost(len(run), self._closed)
+                result = SpanExportResult.FAILURE
+                continue
+            if self._export_run(run) is not SpanExportResult.SUCCESS:
+                result = SpanExportResult.FAILURE
         return result
 
-    def shutdown(self) -> None:
+    def _export_run(self, run: Sequence[ReadableSpan]) -> SpanExportResult:
+        EXPORTER_LOGS.begin()
+        result = SpanExportResult.FAILURE
+        try:
+            result = self.inner.export(run)
+        except Exception as exc:  # noqa: BLE001 - an exporter must report failure, not raise into the SDK
+            logger.debug("crewtrace: exporter raised %r", exc)
+        finally:
+            seen = EXPORTER_LOGS.end()
+        if result is not SpanExportResult.SUCCESS:
+            self.losses.lost(len(run), self._diagnose(seen))
+        return result
+
+    def _diagnose(self, seen: Failure | None) -> Failure:
+        """Why the last export failed: what the SDK logged, refined by asking the endpoint."""
+        if self._closed is not None:
+            return self._closed
+        own = getattr(self.inner, "last_failure", None)  # crewtrace's own exporters say it themselves
+        if isinstance(own, Failure):
+            return own
+        if self.target is not None and (seen is None or seen.reason == losses.UNREACHABLE):
+            probed = losses.probe(self.target.endpoint, self.target.protocol)
+            if probed is not None and probed.reason != losses.UNREACHABLE:
+                return probed
+        if seen is None or seen.reason == losses.UNREACHABLE:
+            return Failure(attributes.DROPPED_EXPORT_FAILED, seen.detail if seen else "no cause reported")
+        return seen
+
+    def close(self, why: Failure = _ABORTED) -> None:
         """Shut the real exporter down (once): aborts its retries, so a pending export returns soon."""
         with self._lock:
-            if self._closed:
+            if self._closed is not None:
                 return
-            self._closed = True
+            self._closed = why
         try:
             self.inner.shutdown()
         except Exception as exc:  # noqa: BLE001
             logger.debug("crewtrace: exporter shutdown raised %r", exc)
+
+    @property
+    def closed(self) -> Failure | None:
+        """Why the exporter was closed, once it is."""
+        return self._closed
+
+    def shutdown(self) -> None:
+        self.close()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self.inner.force_flush(timeout_millis)
 
 
 class BoundedBatchSpanProcessor(BatchSpanProcessor):
-    """The SDK's batching processor whose shutdown returns within about ``shutdown_timeout`` seconds."""
+    """The SDK's batching processor, with size-bounded requests, named losses and a bounded shutdown."""
 
     def __init__(
         self,
@@ -75,14 +125,18 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         dropped: Counter | None = None,
         local: bool = False,
+        where: str = "the exporter",
+        target: Target | None = None,
+        max_request_size: int | None = None,
     ) -> None:
         self.local = local  # its exporter writes on this machine (a file, the console): quick, never retried
-        self._counting = _CountingExporter(exporter, dropped)
+        self.losses = Losses(where, dropped)
+        self._counting = _CountingExporter(exporter, self.losses, target, max_request_size)
         self._shutdown_timeout = shutdown_timeout
-        self._dropped_counter = dropped
         self._ended = 0
         self._ended_lock = threading.Lock()
         self._reported = False
+        EXPORTER_LOGS.install()
         super().__init__(self._counting)
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -91,38 +145,52 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         super().on_end(span)
 
     def undelivered(self) -> tuple[int, int]:
-        """(spans whose export failed, spans pushed out of the full queue or left in it) so far."""
+        """(spans the exporter lost, spans pushed out of the full queue or left in it) so far."""
         with self._ended_lock:
             ended = self._ended
-        return self._counting.failed, max(ended - self._counting.handed, 0)
+        return self.losses.total(), max(ended - self._counting.handed, 0)
+
+    @property
+    def hopeless(self) -> bool:
+        """Shutdown found nothing listening at the endpoint, or the other protocol, and did not wait for it."""
+        closed = self._counting.closed
+        return closed is not None and closed.reason in _HOPELESS
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Export every ended span now; False if that did not finish, or lost any of them."""
+        before = self.losses.total()
+        done = super().force_flush(timeout_millis)
+        return bool(done) and self.losses.total() == before
 
     def shutdown(self) -> None:
         self.shutdown_within(self._shutdown_timeout)
 
     def shutdown_within(self, seconds: float) -> None:
         """Flush and stop; after ``seconds`` the exporter is shut down, aborting retries to a dead collector."""
-        abort = threading.Timer(max(seconds, 0.0), self._counting.shutdown)
+        self.losses.quiet = True
+        target = self._counting.target
+        if target is not None and (losses.is_loopback(target.endpoint, target.protocol) or self.losses.total()):
+            probed = losses.probe(target.endpoint, target.protocol, timeout=0.2)
+            if probed is not None and probed.reason in _HOPELESS:
+                self._counting.close(probed)  # nothing to wait for: what is queued is lost now, not in 5 s
+        abort = threading.Timer(max(seconds, 0.0), self._counting.close)
         abort.daemon = True
         abort.start()
         try:
             super().shutdown()
         finally:
             abort.cancel()
-            self._counting.shutdown()
+            self._counting.close()
             self._report()
 
     def _report(self) -> None:
         if self._reported:
             return
         self._reported = True
-        failed, not_sent = self.undelivered()
-        if not_sent and self._dropped_counter is not None:
-            self._dropped_counter.add(not_sent, {attributes.SPANS_DROPPED_REASON: attributes.DROPPED_NOT_SENT})
-        if failed or not_sent:
-            logger.warning(
-                "crewtrace: %d spans were not delivered (%d failed to export, %d dropped from the full queue "
-                "or still queued at shutdown); is the collector reachable?",
-                failed + not_sent,
-                failed,
-                not_sent,
-            )
+        EXPORTER_LOGS.uninstall()
+        _, not_sent = self.undelivered()
+        if not_sent:
+            self.losses.lost(not_sent, _QUEUE_FULL)
+        summary = self.losses.summary()
+        if summary:
+            logger.warning(summary)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -23,7 +22,8 @@ from opentelemetry.sdk import environment_variables as sdk_env
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-logger = logging.getLogger(__name__)
+from crewtrace import attributes
+from crewtrace.setup.losses import Failure
 
 DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318"}
 
@@ -94,6 +94,7 @@ class OTLPJsonFileSpanExporter(SpanExporter):
         self.path = Path(path)
         self._lock = threading.Lock()
         self._closed = False
+        self.last_failure: Failure | None = None  # why the last export failed, read by delivery.py
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._closed:
@@ -105,8 +106,9 @@ class OTLPJsonFileSpanExporter(SpanExporter):
                 with self.path.open("a", encoding="utf-8") as out:
                     out.write(line + "\n")
         except Exception as exc:  # noqa: BLE001 - an exporter reports failure, it does not raise
-            logger.warning("crewtrace could not write spans to %s: %r", self.path, exc)
+            self.last_failure = Failure(attributes.DROPPED_FILE_UNWRITABLE, f"{type(exc).__name__}: {exc}")
             return SpanExportResult.FAILURE
+        self.last_failure = None
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:

@@ -25,12 +25,14 @@ from opentelemetry.util.re import parse_env_headers
 
 from crewtrace.setup.delivery import DEFAULT_SHUTDOWN_TIMEOUT
 from crewtrace.setup.exporters import DEFAULT_ENDPOINTS
+from crewtrace.setup.request_size import DEFAULT_MAX_REQUEST_SIZE
 from crewtrace.tracing.content import CAPTURE_ENV, OTEL_CAPTURE_ENV, compile_patterns
 from crewtrace.usage.pricing import PRICES_ENV, PriceTable
 
 DEFAULT_FILE_PATH = "crewtrace-traces.jsonl"
 FILE_PATH_ENV = "CREWTRACE_FILE_PATH"
 SHUTDOWN_TIMEOUT_ENV = "CREWTRACE_SHUTDOWN_TIMEOUT"
+MAX_REQUEST_SIZE_ENV = "CREWTRACE_MAX_REQUEST_SIZE"
 CREWAI_TELEMETRY_ENV = "CREWAI_DISABLE_TELEMETRY"
 PROTOCOLS = ("grpc", "http/protobuf")
 EXPORTERS = ("otlp", "console", "file", "none")
@@ -126,6 +128,12 @@ def _positive_int(value: Any) -> int:
     return value
 
 
+def _request_size(value: Any) -> int:
+    if _positive_int(value) < 65536:  # below that, one ordinary LLM span would have to be cut
+        raise _BadValueError
+    return int(value)
+
+
 def _switch(value: Any) -> bool:
     if not isinstance(value, bool):
         raise _BadValueError
@@ -207,6 +215,13 @@ def _env_number(raw: str) -> float:
         raise _BadValueError from None
 
 
+def _env_int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise _BadValueError from None
+
+
 def _env_switch(raw: str) -> bool:
     lowered = raw.lower()
     if lowered in _TRUE or lowered in _FALSE:
@@ -253,6 +268,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("redact", "a regular expression, a list of them, or a function str -> str", _redact, (), ()),
     Setting("mask_secrets", "True or False", _switch, (), True),
     Setting("prices", "a JSON file path or a dict of model prices", _prices, (PRICES_ENV,)),
+    Setting("max_request_size", "a whole number of bytes of at least 65536", _request_size, (MAX_REQUEST_SIZE_ENV,),
+            DEFAULT_MAX_REQUEST_SIZE, _env_int),
     Setting("shutdown_timeout", "a positive number of seconds", _seconds, (SHUTDOWN_TIMEOUT_ENV,),
             DEFAULT_SHUTDOWN_TIMEOUT, _env_number),
     Setting("crewai_telemetry", "True, False or None", _optional_switch),

@@ -3,13 +3,7 @@ and crew runs. Names, units and bucket boundaries follow the GenAI semantic conv
 
 from __future__ import annotations
 
-import sys
-from urllib.parse import urlparse
-
 from opentelemetry.metrics import Counter, Histogram, Meter, MeterProvider, get_meter
-from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
-from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.util.types import AttributeValue
 
 from crewtrace import attributes
@@ -83,40 +77,3 @@ def _duration(meter: Meter, name: str, description: str) -> Histogram:
 
 def _with_error(attrs: Attrs, error_type: str | None) -> Attrs:
     return {**attrs, attributes.ERROR_TYPE: error_type} if error_type else attrs
-
-
-def build_meter_provider(
-    exporters: list[str],
-    protocol: str,
-    endpoint: str | None,
-    headers: dict[str, str] | None,
-    timeout: float | None,
-    resource: Resource,
-) -> SdkMeterProvider | None:
-    """A MeterProvider exporting where the traces go (OTLP or console), or None when they go nowhere a
-    metric can (a file). instrument() does not call it when OTEL_METRICS_EXPORTER is ``none``."""
-    readers: list[PeriodicExportingMetricReader] = []
-    for name in exporters:
-        if name == "otlp" and protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
-
-            readers.append(PeriodicExportingMetricReader(Grpc(endpoint=endpoint, headers=headers, timeout=timeout)))
-        elif name == "otlp":
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Http
-
-            url = _metrics_url(endpoint) if endpoint else None
-            readers.append(PeriodicExportingMetricReader(Http(endpoint=url, headers=headers, timeout=timeout)))
-        elif name == "console":
-            readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stdout)))
-    if not readers:
-        return None
-    # Shut down by crewtrace's own exit handler, within the shutdown timeout (the SDK's would wait 30 s).
-    return SdkMeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
-
-
-def _metrics_url(endpoint: str) -> str:
-    """The OTLP/HTTP metrics URL for the endpoint given for traces (a base URL or a /v1/traces URL)."""
-    base = endpoint.rstrip("/")
-    if urlparse(base).path.endswith("/v1/traces"):
-        base = base[: -len("/v1/traces")]
-    return base + "/v1/metrics"
