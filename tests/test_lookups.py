@@ -94,9 +94,22 @@ def test_memory_recall_before_the_agent_and_the_save_after_it(memory):
     assert by_id[retrieval.parent.span_id].name == "execute_task capital"
     query = next(s for s in in_second if s.name == "memory_query" and s.parent.span_id == retrieval.context.span_id)
     assert query.attributes[attributes.MEMORY_RESULT_COUNT] >= 1  # the first kickoff's memories are recalled
+    # The save runs in CrewAI's background pool after the agent's work, and the crew waits for it: it goes
+    # under the crew, linked to the agent that caused it, and no span ends after its parent.
     save = next(s for s in in_second if s.name == "memory_save")
-    assert by_id[save.parent.span_id].name == "invoke_agent Researcher"
-    assert any(s.parent and s.parent.span_id == save.context.span_id for s in in_second)  # its LLM calls
+    assert by_id[save.parent.span_id].name == "invoke_workflow remembering"
+    assert [by_id[link.context.span_id].name for link in save.links] == ["invoke_agent Researcher"]
+    save_calls = [s for s in in_second if s.parent and s.parent.span_id == save.context.span_id]
+    assert save_calls and all(s.name.startswith("chat ") for s in save_calls)  # its LLM calls
+    for span in in_second:
+        if span.parent is not None:
+            assert span.end_time <= by_id[span.parent.span_id].end_time, span.name
+    # Every LLM call's tokens are counted once, in the crew's totals.
+    calls = [s for s in in_second if s.name.startswith("chat ")]
+    assert crews[1].attributes[attributes.USAGE_REQUESTS] == len(calls)
+    assert crews[1].attributes[attributes.USAGE_INPUT_TOKENS] == sum(
+        s.attributes[attributes.GEN_AI_USAGE_INPUT_TOKENS] for s in calls
+    )
 
 
 def _mcp_crew(fail: bool = False, command: str | None = None) -> Crew:

@@ -54,6 +54,12 @@ _STARTS: dict[str, tuple[str, StartBuilder]] = {
 }
 START_EVENTS: dict[str, str] = {etype: unit for etype, (unit, _) in _STARTS.items()}
 
+# Work CrewAI hands to a background pool, which outlives the span CrewAI names as its parent: memory saves
+# run after the agent's work, while the next task runs; only the crew (or flow) waits for them. Their spans
+# go under the nearest crew or flow, linked to the span that caused them (tracker.py).
+BACKGROUND_STARTS = frozenset({"memory_save_started"})
+OUTLASTING_UNITS = frozenset({CREW, FLOW})
+
 # event.type of the event that closes a span -> unit; the failure events among them.
 END_EVENTS: dict[str, str] = {
     "crew_kickoff_completed": CREW,

@@ -54,6 +54,14 @@ class Node:
             node = node.parent
         return node
 
+    def outlasting(self, units: frozenset[str] | None = None) -> Node:
+        """Where a span goes whose named parent (this node) has ended, or will before it (background work):
+        the nearest ancestor still open, of one of ``units`` if given; this node if there is none."""
+        node: Node | None = self
+        while node is not None and (node.closed or (units is not None and node.unit not in units)):
+            node = node.parent
+        return node or self
+
     def recording(self) -> Node:
         """This node, or for an LLM call whose span another instrumentation makes, its parent."""
         if self.span.is_recording() or self.parent is None:

@@ -27,7 +27,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanKind, Status, StatusCode
 
 from crewtrace import attributes
 from crewtrace.tracing import event_table
@@ -275,6 +275,10 @@ class SpanTracker:
             parent is not None and parent.unit in event_table.LOOKUP_UNITS and unit not in event_table.LOOKUP_CHILDREN
         ):
             parent = parent.parent  # a lookup whose end CrewAI never emitted is still named as the scope
+        cause = None
+        if parent is not None and (parent.closed or event.type in event_table.BACKGROUND_STARTS):
+            background = event.type in event_table.BACKGROUND_STARTS
+            cause, parent = parent, parent.outlasting(event_table.OUTLASTING_UNITS if background else None)
         if parent is None:
             root = Root(key)
             self._roots[key] = root
@@ -303,6 +307,7 @@ class SpanTracker:
                 context=parent_ctx,
                 kind=spec.kind,
                 attributes=spec.attributes,
+                links=[Link(cause.span.get_span_context())] if cause is not None else None,
                 start_time=start_ns,
             )
         node = Node(key, unit, span, root, start_ns, parent)
