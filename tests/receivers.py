@@ -4,6 +4,7 @@ built from opentelemetry-proto."""
 from __future__ import annotations
 
 import gzip
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -172,3 +173,36 @@ class HttpReceiver(_Receiver):
 
     def __exit__(self, *exc: Any) -> None:
         self._http.__exit__(*exc)
+
+
+class Blackhole:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers: a hung collector."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.port = self._sock.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        self._sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                self._held.append(self._sock.accept()[0])
+            except OSError:
+                continue
+
+    def __enter__(self) -> Blackhole:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for conn in self._held:
+            conn.close()
+        self._sock.close()

@@ -16,7 +16,7 @@ from crewtrace.offline_llm import OfflineLLM, OfflineLLMError
 from crewtrace.setup import request_size
 from crewtrace.setup.request_size import DEFAULT_MAX_REQUEST_SIZE
 from tests.helpers import failing_second_call_crew, long_prompt_crew, one_task_crew
-from tests.receivers import GrpcReceiver, HttpReceiver
+from tests.receivers import Blackhole, GrpcReceiver, HttpReceiver
 
 GRPC_DEFAULT_LIMIT = 4 * 1024 * 1024
 SPANS = 1 + 60 * 3  # the crew, and a task, an agent and an LLM call per task
@@ -128,8 +128,10 @@ def test_the_size_estimate_bounds_the_encoded_size_closely(memory):
         (lambda: HttpReceiver(status=401), "http/protobuf", "rejected", "HTTP 401"),
         (lambda: HttpReceiver(), "grpc", "wrong_protocol", "4317 speaks gRPC"),
         (lambda: GrpcReceiver(), "http/protobuf", "wrong_protocol", "4318 HTTP"),
+        (Blackhole, "grpc", "timed_out", "did not answer in time"),
+        (Blackhole, "http/protobuf", "timed_out", "did not answer in time"),
     ],
-    ids=["grpc-unauthenticated", "http-401", "grpc-to-http-port", "http-to-grpc-port"],
+    ids=["grpc-unauthenticated", "http-401", "grpc-to-http-port", "http-to-grpc-port", "grpc-hung", "http-hung"],
 )
 def test_each_cause_of_loss_is_named_once_counted_and_flush_returns_false(
     caplog, make_receiver, protocol, reason, detail

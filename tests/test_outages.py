@@ -19,7 +19,7 @@ from crewtrace import attributes
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.report.records import read_otlp_file
 from tests.helpers import one_task_crew
-from tests.receivers import GrpcReceiver
+from tests.receivers import Blackhole, GrpcReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "tests" / "apps" / "outage.py"
@@ -105,38 +105,6 @@ def test_an_unreachable_collector_does_not_cost_the_file_its_spans(tmp_path):
     handle.shutdown()
     assert [r.name for r in read_otlp_file(path)].count("invoke_workflow single") == 1
     assert len(read_otlp_file(path)) == 4
-
-
-class Blackhole:
-    """A TCP server on 127.0.0.1 that accepts connections and never answers: a hung collector."""
-
-    def __init__(self) -> None:
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(16)
-        self.port = self._sock.getsockname()[1]
-        self._held: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-
-    def _accept(self) -> None:
-        self._sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                self._held.append(self._sock.accept()[0])
-            except OSError:
-                continue
-
-    def __enter__(self) -> Blackhole:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        for conn in self._held:
-            conn.close()
-        self._sock.close()
 
 
 def _run_app(env: dict[str, str], *args: str) -> tuple[list[dict], float]:

@@ -169,6 +169,8 @@ def probe(endpoint: str, protocol: str, timeout: float = 0.5) -> Failure | None:
         try:
             conn.sendall(_H2_PREFACE if protocol == "grpc" else _HTTP1_REQUEST)
             reply = conn.recv(16)
+        except TimeoutError:
+            return Failure(attributes.DROPPED_TIMED_OUT, f"{where} accepts connections but does not answer")
         except OSError:
             return None  # it accepted the connection; nothing more can be told
     speaks_http1 = reply.startswith(b"HTTP/")
