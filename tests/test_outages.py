@@ -140,3 +140,24 @@ def test_memory_stays_bounded_while_the_collector_is_down(subprocess_env):
     lines, _ = _run_app(env, f"http://127.0.0.1:{_free_port()}", "300", "2", "1", "explicit")
     rss = {line["crews"]: line["rss_mb"] for line in lines if "crews" in line}
     assert rss[300] - rss[100] < 25, rss  # the queue holds at most 256 spans; the tracker forgets runs
+
+
+def test_shutdown_starts_no_thread_and_keeps_to_its_timeout(monkeypatch):
+    """Python 3.12 and later refuse to start a thread at interpreter exit, where shutdown() runs."""
+    with Blackhole() as hole:
+        handle = crewtrace.instrument(endpoint=hole.endpoint, timeout=30, shutdown_timeout=1, metrics_exporter="none")
+        one_task_crew(OfflineLLM()).kickoff()
+        started: list[str] = []
+        real_start = threading.Thread.start
+
+        def start(thread: threading.Thread) -> None:
+            started.append(thread.name)
+            real_start(thread)
+
+        monkeypatch.setattr(threading.Thread, "start", start)
+        began = time.monotonic()
+        handle.shutdown()
+        took = time.monotonic() - began
+    assert started == []
+    assert took < 10, took  # the exporter's own timeout is 30 s: shutdown stopped waiting long before
+    assert handle.processors[0].undelivered()[0] == 4

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 from collections.abc import Sequence
@@ -173,6 +174,20 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
             probed = losses.probe(target.endpoint, target.protocol, timeout=0.2)
             if probed is not None and probed.reason in _HOPELESS:
                 self._counting.close(probed)  # nothing to wait for: what is queued is lost now, not in 5 s
+        try:
+            batching = getattr(self, "_batch_processor", None)  # the batcher newer SDKs share between signals
+            if batching is not None and "timeout_millis" in inspect.signature(batching.shutdown).parameters:
+                # It waits for its worker at most that long, then shuts the exporter down (aborting retries):
+                # no thread of crewtrace's own, which Python 3.12 and later refuse to start at exit.
+                batching.shutdown(timeout_millis=max(seconds, 0.0) * 1000)
+            else:
+                self._shutdown_with_timer(seconds)
+        finally:
+            self._counting.close()
+            self._report()
+
+    def _shutdown_with_timer(self, seconds: float) -> None:
+        """Older SDKs: a timer shuts the exporter down if the processor's own shutdown takes too long."""
         abort = threading.Timer(max(seconds, 0.0), self._counting.close)
         abort.daemon = True
         abort.start()
@@ -180,8 +195,6 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
             super().shutdown()
         finally:
             abort.cancel()
-            self._counting.close()
-            self._report()
 
     def _report(self) -> None:
         if self._reported:
