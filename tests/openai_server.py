@@ -48,15 +48,43 @@ class OpenAIServer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 server_self.requests.append(body)
-                reply = {
+                head = {
                     "id": f"chatcmpl-{len(server_self.requests)}",
-                    "object": "chat.completion",
                     "created": 1_700_000_000,
                     "model": body.get("model", "gpt-4o-mini"),
-                    "choices": [_choice(body, replier)],
-                    "usage": USAGE,
                 }
+                choice = _choice(body, replier)
+                if body.get("response_format"):  # structured output: a JSON object of the schema's fields
+                    fields = body["response_format"].get("json_schema", {}).get("schema", {}).get("properties", {})
+                    content = json.dumps(dict.fromkeys(fields, "tracing"))
+                    choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                if body.get("stream"):
+                    self._stream(head, choice, bool((body.get("stream_options") or {}).get("include_usage")))
+                    return
+                reply = {**head, "object": "chat.completion", "choices": [choice], "usage": USAGE}
                 self.reply(200, json.dumps(reply).encode(), "application/json")
+
+            def _stream(self, head: dict[str, Any], choice: dict[str, Any], usage: bool) -> None:
+                """The answer as server-sent chunks, then the usage chunk when asked for."""
+                message = choice["message"]
+                deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+                if message.get("tool_calls"):
+                    deltas.append({"tool_calls": [{"index": 0, **message["tool_calls"][0]}]})
+                else:
+                    text = message["content"]
+                    deltas += [{"content": text[i : i + 40]} for i in range(0, len(text), 40)]
+                chunks = [{"index": 0, "delta": delta, "finish_reason": None} for delta in deltas]
+                chunks.append({"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]})
+                payloads = [{**head, "object": "chat.completion.chunk", "choices": [c]} for c in chunks]
+                if usage:
+                    payloads.append({**head, "object": "chat.completion.chunk", "choices": [], "usage": USAGE})
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for payload in payloads:
+                    self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.close_connection = True
 
         self._http = LocalHTTPServer(Handler)
         self.base_url = f"{self._http.base_url}/v1"

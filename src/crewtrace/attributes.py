@@ -198,6 +198,11 @@ CREW_RUN_STATUS: Final = "crewai.crew.status"
 RUN_STATUS_OK: Final = "ok"
 RUN_STATUS_ERROR: Final = "error"
 
+# Span event on the agent (or other parent) span for an LLM call whose span another instrumentation made:
+# what that span lacks, since it ended before CrewAI reported the call's usage.
+EVENT_LLM_CALL: Final = "crewai.llm.call"
+LLM_SPAN_ID: Final = "crewai.llm.span_id"  # the other instrumentation's span of the call, hex
+
 # Span event on an LLM span for the "Thought:" of its ReAct answers.
 EVENT_AGENT_THOUGHT: Final = "crewai.agent.thought"
 AGENT_THOUGHT_TEXT: Final = "crewai.agent.thought.text"

@@ -13,10 +13,11 @@ from wrapt import wrap_function_wrapper
 from crewtrace import attributes
 from crewtrace.package import _instruments
 from crewtrace.setup import settings
-from crewtrace.tracing import litellm_usage
+from crewtrace.tracing import litellm_usage, other_llm_spans
 from crewtrace.tracing.content import ContentPolicy
 from crewtrace.tracing.event_hook import CrewAIEventHook, scope_starting_types
 from crewtrace.tracing.metrics import CrewMetrics
+from crewtrace.tracing.other_llm_spans import OtherLLMSpans
 from crewtrace.tracing.tracker import SpanTracker
 from crewtrace.usage.pricing import PriceTable
 from crewtrace.version import __version__
@@ -54,6 +55,7 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             metrics=CrewMetrics(kwargs.get("meter_provider")),
             transparent_types=scope_starting_types(),
             live=True,
+            other_spans=lambda: self._other_spans(kwargs.get("tracer_provider")),
         )
         self._listener = CrewAIEventHook(self._tracker)
         self._listener.register()
@@ -61,9 +63,18 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         wrap_function_wrapper("crewai.crew", "Crew.kickoff", self._kickoff)
         wrap_function_wrapper("crewai.crew", "Crew.akickoff", self._akickoff)
 
+    def _other_spans(self, provider: Any) -> OtherLLMSpans | None:
+        """The processor that sees other instrumentations' LLM spans, attached to this listener."""
+        processor = other_llm_spans.processor_for(provider or trace.get_tracer_provider())
+        if processor is not None and self._listener is not None:
+            processor.attach(self._listener.current_llm_call)
+        return processor
+
     def _uninstrument(self, **kwargs: Any) -> None:
         import crewai.crew
 
+        if self._tracker is not None and self._tracker.other_spans is not None:
+            self._tracker.other_spans.detach()
         litellm_usage.uninstall()
         unwrap(crewai.crew.Crew, "kickoff")
         unwrap(crewai.crew.Crew, "akickoff")

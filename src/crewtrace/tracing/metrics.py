@@ -37,6 +37,11 @@ class CrewMetrics:
 
     def record_llm(self, attrs: Attrs, usage: Usage | None, seconds: float, error_type: str | None) -> None:
         """One LLM call: its input and output tokens (as reported) and its duration."""
+        self.record_tokens(attrs, usage)
+        self._llm_duration.record(seconds, _with_error(attrs, error_type))
+
+    def record_tokens(self, attrs: Attrs, usage: Usage | None) -> None:
+        """One LLM call's input and output tokens, as reported."""
         if usage is not None:
             counts = (
                 (attributes.TOKEN_TYPE_INPUT, usage.input_tokens),
@@ -45,7 +50,6 @@ class CrewMetrics:
             for token_type, count in counts:
                 if count is not None:
                     self._tokens.record(count, {**attrs, attributes.GEN_AI_TOKEN_TYPE: token_type})
-        self._llm_duration.record(seconds, _with_error(attrs, error_type))
 
     def record_cost(self, attrs: Attrs, usd: float) -> None:
         self._cost.add(usd, attrs)

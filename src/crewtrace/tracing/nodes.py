@@ -45,6 +45,7 @@ class Node:
     response_ns: int | None = None  # when a provider response was seen (litellm_usage.py)
     totals: Totals | None = None  # any other span: the LLM calls beneath it
     closed: bool = False  # its span has ended; what arrives from beneath later goes further up
+    other: Any = None  # an LLM call: the span another instrumentation made for it (other_llm_spans.OtherSpan)
 
     def receiver(self) -> Node | None:
         """Where this span's totals go when it closes: its nearest ancestor still open (normally the parent;

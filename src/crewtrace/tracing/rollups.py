@@ -53,7 +53,7 @@ class Accounting:
     def closing(self, node: Node, end_ns: int) -> None:
         seconds = max(end_ns - node.start_ns, 0) / 1e9
         if node.unit == event_table.LLM:
-            self._close_llm(node, seconds)
+            self._close_llm(node, seconds, end_ns)
             return
         if node.totals is not None:
             node.span.set_attributes(node.totals.attributes())
@@ -71,7 +71,7 @@ class Accounting:
         elif node.unit == event_table.CREW:
             metrics.record_run(node.dims, node.error_type)
 
-    def _close_llm(self, node: Node, seconds: float) -> None:
+    def _close_llm(self, node: Node, seconds: float, end_ns: int) -> None:
         _record_stream(node)
         cost = None
         if node.usage is not None and self._prices is not None:
@@ -83,11 +83,29 @@ class Accounting:
             if receiver.totals is None:
                 receiver.totals = Totals()
             receiver.totals.add(node.usage, cost)
+        if node.other is not None:
+            _note_on_parent(node, cost, end_ns)
         if self._metrics is not None:
-            if node.span.is_recording():  # else the SDK's own instrumentation records the GenAI metrics
+            if node.span.is_recording():
                 self._metrics.record_llm(node.dims, node.usage, seconds, node.error_type)
+            elif node.other is not None and not node.other.records_tokens:
+                # The other instrumentation records the call's duration but not its tokens.
+                self._metrics.record_tokens(node.dims, node.usage)
             if cost is not None:
                 self._metrics.record_cost(node.dims, cost)
+
+
+def _note_on_parent(node: Node, cost: float | None, end_ns: int) -> None:
+    """A call whose span another instrumentation made (and ended before CrewAI reported the usage): its
+    cost and full usage, which that span lacks, as an event on the nearest span of crewtrace's."""
+    event: dict[str, Any] = {attributes.LLM_SPAN_ID: format(node.other.context.span_id, "016x")}
+    if node.model:
+        event[attributes.GEN_AI_REQUEST_MODEL] = node.model
+    if node.usage is not None:
+        event.update(node.usage.attributes())
+    if cost is not None:
+        event[attributes.LLM_COST_USD] = cost
+    node.recording().span.add_event(attributes.EVENT_LLM_CALL, event, timestamp=end_ns)
 
 
 def _record_stream(node: Node) -> None:

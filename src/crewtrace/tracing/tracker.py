@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -27,7 +27,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
 from crewtrace import attributes
 from crewtrace.tracing import event_table
@@ -37,6 +37,7 @@ from crewtrace.tracing.content import ContentPolicy
 from crewtrace.tracing.metrics import CrewMetrics
 from crewtrace.tracing.nodes import Node, Root
 from crewtrace.tracing.other_instrumentations import span_made_elsewhere
+from crewtrace.tracing.other_llm_spans import OtherLLMSpans, StandInSpan
 from crewtrace.tracing.rollups import Accounting, reported
 from crewtrace.usage.pricing import PriceTable
 from crewtrace.usage.tokens import Usage
@@ -80,8 +81,11 @@ class SpanTracker:
         transparent_types: frozenset[str] = frozenset(),
         memory: int = 65_536,
         live: bool = False,
+        other_spans: Callable[[], OtherLLMSpans | None] | None = None,
     ) -> None:
         self._tracer = tracer
+        self._find_other_spans = other_spans  # asked once, at the first call another instrumentation spans
+        self.other_spans: OtherLLMSpans | None = None
         self._policy = policy or ContentPolicy()
         self._accounts = Accounting(prices, metrics)
         self._transparent = transparent_types - set(event_table.START_EVENTS)
@@ -299,8 +303,10 @@ class SpanTracker:
         start_ns = timestamp_ns(event)
         if unit == event_table.LLM and parent is not None and span_made_elsewhere(source):
             # The SDK's own instrumentation makes this call's span: stand in with the parent's context, so
-            # that span is the parent's child, and record nothing of our own.
-            span: Span = NonRecordingSpan(parent.span.get_span_context())
+            # that span is the parent's child; crewtrace makes its own only if none was made (_close).
+            if self._find_other_spans is not None:
+                self.other_spans, self._find_other_spans = self._find_other_spans(), None
+            span: Span = StandInSpan(parent.span.get_span_context(), spec.name, spec.kind, spec.attributes)
         else:
             span = self._tracer.start_span(
                 spec.name,
@@ -424,6 +430,10 @@ class SpanTracker:
             llm.recording().span.add_event(attributes.EVENT_AGENT_THOUGHT, attrs, timestamp=at_ns)
 
     def _close(self, node: Node, end_ns: int) -> None:
+        if isinstance(node.span, StandInSpan) and self.other_spans is not None:
+            node.other = self.other_spans.take(node.key)
+            if node.other is None:  # the other instrumentation made no span for this call: crewtrace does
+                node.span = node.span.make_real(self._tracer, node.start_ns)
         try:
             self._accounts.closing(node, end_ns)
         except Exception as exc:  # noqa: BLE001 - the span ends even if its accounts could not be made
