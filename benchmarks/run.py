@@ -5,6 +5,7 @@
 2. Listener cost per CrewAI event kind.
 3. Export throughput of crewtrace's default pipeline to local OTLP gRPC and HTTP receivers.
 4. Scaling of the overhead with crew size.
+5. Memory per in-flight crew, and memory over a long life (10,000 kickoffs in one process).
 Results go to stdout, and with ``--write`` to docs/benchmarks.md and docs/benchmarks.png.
 """
 
@@ -209,10 +210,10 @@ def throughput(sink: Sink, quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def _json_of(module: str, *args: str) -> dict[str, Any]:
+def _json_of(module: str, *args: str, timeout: float = 900) -> dict[str, Any]:
     """Run ``python -m module args`` and read the JSON line it ends with."""
     done = subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=900, check=True
+        [sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=True
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -235,6 +236,12 @@ def memory(quick: bool) -> dict[str, Any]:
         "per_crew_bytes": (extra[many] - extra[few]) / (many - few),
         "crewai_per_crew_bytes": (held[("none", many)] - held[("none", few)]) / (many - few),
     }
+
+
+def long_life(quick: bool) -> dict[str, Any]:
+    """Memory over many kickoffs in one process, with crewtrace and without (benchmarks/long_life.py)."""
+    args = ("--kickoffs", "60", "--warmup", "20") if quick else ("--kickoffs", "10000")
+    return {v: _json_of("benchmarks.long_life", "--variant", v, *args, timeout=3600) for v in ("crewtrace", "none")}
 
 
 def scaling(workers: Sequence[Worker], quick: bool) -> list[dict[str, Any]]:
@@ -296,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         report["throughput"] = throughput(sink, args.quick)
     report["export_costs"] = export_costs()
     report["memory"] = memory(args.quick)
+    report["long_life"] = long_life(args.quick)
     print(json.dumps(report, indent=2))
     if args.write:
         from benchmarks.report import write
