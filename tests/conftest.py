@@ -41,9 +41,12 @@ def _clean_crewtrace():
     rewrite); the next kickoff in the same thread then names it as its parent. crewtrace copes with that
     (tests/test_lookups.py), but each test must start from a clean stack to be independent of the others.
     """
-    from crewai.events.event_context import restore_event_scope
+    from crewai.events import event_context
 
-    restore_event_scope(())
+    if hasattr(event_context, "restore_event_scope"):  # crewai 1.14.1
+        event_context.restore_event_scope(())
+    else:
+        event_context._event_id_stack.set(())
     yield
     if configure._active is not None:
         configure._active.shutdown()

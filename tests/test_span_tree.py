@@ -7,7 +7,7 @@ import json
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from crewtrace import CrewAIInstrumentor, attributes
+from crewtrace import CrewAIInstrumentor, attributes, crewai_releases
 from crewtrace.demo.crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.report.records import records_from_sdk
@@ -91,7 +91,8 @@ def test_llm_spans_carry_exactly_the_reported_tokens(memory):
         assert span.attributes[attributes.GEN_AI_PROVIDER_NAME] == "crewtrace"
         assert span.attributes[attributes.GEN_AI_USAGE_INPUT_TOKENS] == usage["prompt_tokens"]
         assert span.attributes[attributes.GEN_AI_USAGE_OUTPUT_TOKENS] == usage["completion_tokens"]
-        assert list(span.attributes[attributes.GEN_AI_RESPONSE_FINISH_REASONS]) == ["stop"]
+        if "finish_reason" in crewai_releases.completed_event_arguments():  # reported since crewai 1.14.7
+            assert list(span.attributes[attributes.GEN_AI_RESPONSE_FINISH_REASONS]) == ["stop"]
         system = json.loads(span.attributes[attributes.GEN_AI_SYSTEM_INSTRUCTIONS])
         assert system[0]["type"] == "text" and "You are" in system[0]["content"]
         inputs = json.loads(span.attributes[attributes.GEN_AI_INPUT_MESSAGES])
@@ -125,13 +126,21 @@ def test_crew_span_is_child_of_the_callers_current_span(memory):
 
 def test_two_kickoffs_are_two_traces(memory):
     _, exporter = memory
-    crew = build_demo_crew()
+    llm = OfflineLLM()
+    crew = build_demo_crew(llm)
     crew.kickoff()
     crew.kickoff()
-    roots = [s for s in exporter.get_finished_spans() if s.parent is None]
+    spans = exporter.get_finished_spans()
+    roots = [s for s in spans if s.parent is None]
     assert len(roots) == 2
     assert roots[0].context.trace_id != roots[1].context.trace_id
-    assert len(exporter.get_finished_spans()) == 2 * len(EXPECTED_TREE)
+    # Each run is a whole tree of its own. (Before crewai 1.14 the second run's agents remember the first
+    # run's tool use, so the LLM and tool calls under them differ; crew, tasks and agents do not.)
+    units = [line for line in EXPECTED_TREE if not line.strip().startswith(("chat ", "execute_tool "))]
+    for root in roots:
+        run = records_from_sdk([s for s in spans if s.context.trace_id == root.context.trace_id])
+        assert [line for line in outline(run) if not line.strip().startswith(("chat ", "execute_tool "))] == units
+    assert len([s for s in spans if s.name.startswith("chat ")]) == len(llm.usages)
 
 
 def test_uninstrument_removes_every_hook_and_stops_tracing(memory):

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
+from wrapt import FunctionWrapper, wrap_function_wrapper
 
-from crewtrace import attributes
+from crewtrace import attributes, crewai_releases
 from crewtrace.package import _instruments
 from crewtrace.setup import settings
-from crewtrace.tracing import litellm_usage, other_llm_spans
+from crewtrace.tracing import async_tasks, litellm_usage, other_llm_spans, token_tracking
 from crewtrace.tracing.content import ContentPolicy
 from crewtrace.tracing.event_hook import CrewAIEventHook, scope_starting_types
 from crewtrace.tracing.metrics import CrewMetrics
@@ -21,6 +22,8 @@ from crewtrace.tracing.other_llm_spans import OtherLLMSpans
 from crewtrace.tracing.tracker import SpanTracker
 from crewtrace.usage.pricing import PriceTable
 from crewtrace.version import __version__
+
+logger = logging.getLogger(__name__)
 
 
 class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -43,6 +46,23 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return self._tracker
 
     def _instrument(self, **kwargs: Any) -> None:
+        why = crewai_releases.unsupported()
+        if why is not None:
+            logger.warning(
+                "crewtrace: crewai %s cannot be traced (%s); crewtrace supports crewai %s. Nothing is instrumented.",
+                crewai_releases.installed_release(),
+                why,
+                crewai_releases.SUPPORTED,
+            )
+            return
+        try:
+            self._wire(kwargs)
+        except Exception:  # never half-instrumented: undo what was done, and say so
+            release = crewai_releases.installed_release()
+            logger.exception("crewtrace: could not instrument crewai %s; nothing is instrumented", release)
+            self._uninstrument()
+
+    def _wire(self, kwargs: dict[str, Any]) -> None:
         tracer = trace.get_tracer(
             "crewtrace", __version__, tracer_provider=kwargs.get("tracer_provider"), schema_url=attributes.SCHEMA_URL
         )
@@ -60,8 +80,13 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._listener = CrewAIEventHook(self._tracker)
         self._listener.register()
         litellm_usage.install(self._listener.on_llm_response)
+        if not crewai_releases.usage_on_completed_event():
+            token_tracking.install(self._listener.on_llm_response)
+        if async_tasks.needed():
+            async_tasks.install()
         wrap_function_wrapper("crewai.crew", "Crew.kickoff", self._kickoff)
-        wrap_function_wrapper("crewai.crew", "Crew.akickoff", self._akickoff)
+        if crewai_releases.has_akickoff():
+            wrap_function_wrapper("crewai.crew", "Crew.akickoff", self._akickoff)
 
     def _other_spans(self, provider: Any) -> OtherLLMSpans | None:
         """The processor that sees other instrumentations' LLM spans, attached to this listener."""
@@ -71,13 +96,19 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return processor
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import crewai.crew
-
+        """Undo whatever is wired (everything, or what a failed ``_instrument`` got to)."""
         if self._tracker is not None and self._tracker.other_spans is not None:
             self._tracker.other_spans.detach()
         litellm_usage.uninstall()
-        unwrap(crewai.crew.Crew, "kickoff")
-        unwrap(crewai.crew.Crew, "akickoff")
+        token_tracking.uninstall()
+        if crewai_releases.unsupported() is None:
+            import crewai.crew
+
+            async_tasks.uninstall()
+
+            for name in ("kickoff", "akickoff"):
+                if isinstance(crewai.crew.Crew.__dict__.get(name), FunctionWrapper):
+                    unwrap(crewai.crew.Crew, name)
         if self._listener is not None:
             self._listener.unregister()
         self._listener = None

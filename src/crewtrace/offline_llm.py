@@ -10,12 +10,19 @@ from __future__ import annotations
 import json
 import math
 import re
+from contextlib import nullcontext
 from typing import Any
 
 from crewai import BaseLLM
 from crewai.events.types.llm_events import LLMCallType
-from crewai.llms.base_llm import llm_call_context
 from pydantic import Field, PrivateAttr
+
+from crewtrace import crewai_releases
+
+try:  # the scope that gives an LLM call's events their call_id (crewai 1.10.0)
+    from crewai.llms.base_llm import llm_call_context
+except ImportError:  # older releases: crewtrace does not trace them, but the demo's LLM still runs
+    llm_call_context = nullcontext
 
 _TOOL = re.compile(r"^Tool Name: (?P<name>.+?)\nTool Arguments: (?P<schema>\{.*?\n\})", re.MULTILINE | re.DOTALL)
 _COWORKERS = re.compile(r"following coworkers: (?P<names>[^\n]+)")
@@ -51,11 +58,19 @@ class OfflineLLM(BaseLLM):
     model: str = "crewtrace-offline"
     provider: str = "crewtrace"
     fail_calls: list[int] = Field(default_factory=list)
+    stream: bool | None = None  # a BaseLLM field since crewai 1.14.7; declared for the releases before
     _calls: int = PrivateAttr(default=0)
     _usages: list[dict[str, int]] = PrivateAttr(default_factory=list)
 
     def __init__(self, model: str = "crewtrace-offline", provider: str = "crewtrace", **data: Any) -> None:
-        super().__init__(model=model, provider=provider, **data)
+        if crewai_releases.llm_is_pydantic():
+            super().__init__(model=model, provider=provider, **data)
+            return
+        # Before crewai 1.13.0 BaseLLM is a plain class: its __init__ takes model and extra keywords only.
+        fail_calls, stream = list(data.pop("fail_calls", None) or []), data.pop("stream", None)
+        super().__init__(model=model, **data)
+        self.provider, self.fail_calls, self.stream = provider, fail_calls, stream
+        self._calls, self._usages = 0, []
 
     @property
     def usages(self) -> list[dict[str, int]]:
@@ -88,7 +103,7 @@ class OfflineLLM(BaseLLM):
                 raise error
             listed = messages if isinstance(messages, list) else [{"role": "user", "content": str(messages)}]
             answer = self.answer(listed) if response_model is None else structured_answer(response_model)
-            if self._effective_stream():
+            if crewai_releases.streams(self):
                 for piece in re.findall(r"\S+\s*", answer):
                     self._emit_stream_chunk_event(piece, from_task=from_task, from_agent=from_agent)
             prompt = "".join(_content(m) for m in listed)
@@ -96,14 +111,15 @@ class OfflineLLM(BaseLLM):
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
             self._usages.append(usage)
             self._track_token_usage_internal(usage)
+            details = {"usage": usage, "finish_reason": "stop"}  # what this crewai release's event can carry
+            accepted = crewai_releases.completed_event_arguments()
             self._emit_call_completed_event(
                 response=answer,
                 call_type=LLMCallType.LLM_CALL,
                 from_task=from_task,
                 from_agent=from_agent,
                 messages=messages,
-                usage=usage,
-                finish_reason="stop",
+                **{name: value for name, value in details.items() if name in accepted},
             )
             return answer
 

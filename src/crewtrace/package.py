@@ -1,3 +1,3 @@
 """What crewtrace instruments, for BaseInstrumentor's dependency check and the ``instruments`` extra."""
 
-_instruments = ("crewai >= 1.15, < 2",)
+_instruments = ("crewai >= 1.10.1, < 2",)  # crewai_releases.SUPPORTED; tested by scripts/test-releases

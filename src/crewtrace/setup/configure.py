@@ -68,7 +68,8 @@ class Instrumentation:
             if self._closed:
                 return
             self._closed = True
-            CrewAIInstrumentor().uninstrument()
+            if CrewAIInstrumentor().is_instrumented_by_opentelemetry:  # not when crewai was unsupported
+                CrewAIInstrumentor().uninstrument()
             deadline = time.monotonic() + self.shutdown_timeout  # one budget for all of it
             # Local exporters first: an unreachable collector must not use up the time a file needs.
             for processor in sorted(self.processors, key=lambda p: not p.local):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from crewtrace import crewai_releases
 from crewtrace.tracing.builders import agent, llm, steps, task, tool, workflow
 from crewtrace.tracing.builders.common import Attributes, SpanError, SpanStart, type_name
 from crewtrace.tracing.content import ContentPolicy
@@ -173,7 +174,7 @@ def error_of(event: Any, policy: ContentPolicy) -> SpanError | None:
     error = getattr(event, "error", None)
     if isinstance(error, BaseException):
         return SpanError(type_name(type(error)), policy.text(str(error)))
-    error_type = getattr(event, "error_type", None)
+    error_type = getattr(event, "error_type", None) or crewai_releases.handled_error_class(event)
     if isinstance(error_type, str) and error_type:  # MCP events name the exception class as a string
         return SpanError(error_type, policy.text(error))
     return SpanError(type_name(error_type), policy.text(error))

@@ -13,7 +13,7 @@ from typing import Any
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from crewtrace import attributes
+from crewtrace import attributes, crewai_releases
 from crewtrace.tracing.content import ContentPolicy, to_text
 
 Attributes = dict[str, AttributeValue]
@@ -77,7 +77,7 @@ def model_of(llm: Any) -> str | None:
 
 def provider_of(llm: Any, model: str | None) -> str | None:
     """gen_ai.provider.name: the LLM's declared provider, else the model's ``provider/`` prefix."""
-    fields_set = getattr(llm, "model_fields_set", set())
+    fields_set = crewai_releases.declared_fields(llm)
     builtin = type(llm).__module__.startswith("crewai.")
     provider = getattr(llm, "provider", None)
     if provider and (builtin or "provider" in fields_set):

@@ -1,0 +1,109 @@
+"""What differs between the CrewAI releases crewtrace supports (1.10.1 to the newest 1.x), in one place.
+
+Each difference is detected from the installed crewai itself, never from its version string, and names the
+release that changed it. Everything is looked up lazily (crewai is an optional dependency) and remembered.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from functools import cache
+from importlib import metadata
+from typing import Any
+
+SUPPORTED = ">= 1.10.1, < 2"
+
+
+def installed_release() -> str:
+    try:
+        return metadata.version("crewai")
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+@cache
+def unsupported() -> str | None:
+    """Why the installed crewai cannot be traced whole, or None when it can."""
+    try:
+        from crewai.events.base_events import BaseEvent
+    except ImportError:  # the events package moved there in 1.0
+        return "it has no crewai.events package"
+    fields = getattr(BaseEvent, "model_fields", {})
+    if "event_id" not in fields:  # 1.9.0: events carry an id and their parent's
+        return "its events carry no event ids"
+    if "started_event_id" not in fields:  # 1.10.0: an ending event names the event that started its scope
+        return "its ending events do not name their start (started_event_id)"
+    return None
+
+
+@cache
+def llm_is_pydantic() -> bool:
+    """``BaseLLM`` is a pydantic model (1.13.0); before, it sets its attributes in ``__init__``."""
+    from crewai import BaseLLM
+    from pydantic import BaseModel
+
+    return issubclass(BaseLLM, BaseModel)
+
+
+@cache
+def usage_on_completed_event() -> bool:
+    """``LLMCallCompletedEvent.usage`` carries the call's tokens (1.13.0); before, only the LLM's
+    ``_track_token_usage_internal`` sees them."""
+    from crewai.events.types.llm_events import LLMCallCompletedEvent
+
+    return "usage" in LLMCallCompletedEvent.model_fields
+
+
+@cache
+def completed_event_arguments() -> frozenset[str]:
+    """What ``BaseLLM._emit_call_completed_event`` takes: ``usage`` since 1.13.0, ``finish_reason`` and
+    ``response_id`` since 1.14.7."""
+    from crewai import BaseLLM
+
+    return frozenset(inspect.signature(BaseLLM._emit_call_completed_event).parameters)
+
+
+def streams(llm: Any) -> bool:
+    """Whether this call of ``llm`` streams: ``BaseLLM._effective_stream()`` (a per-call override, 1.15.2),
+    else its ``stream`` field."""
+    effective = getattr(llm, "_effective_stream", None)
+    return bool(effective() if callable(effective) else getattr(llm, "stream", False))
+
+
+def declared_fields(llm: Any) -> set[str]:
+    """The fields an LLM was given explicitly. Before 1.13.0 ``BaseLLM`` is no pydantic model and stores
+    ``provider`` itself (default ``"openai"``): a provider other than that default counts as given."""
+    fields = getattr(llm, "model_fields_set", None)
+    if fields is not None:
+        return set(fields)
+    return {"provider"} if getattr(llm, "provider", None) not in (None, "openai") else set()
+
+
+@cache
+def has_akickoff() -> bool:
+    """``Crew.akickoff``, the native async kickoff (1.7.0)."""
+    from crewai.crew import Crew
+
+    return hasattr(Crew, "akickoff")
+
+
+def handled_error_class(event: Any) -> type[BaseException] | None:
+    """The class of a failure event's exception when the event names none. ``TaskFailedEvent.error_type``
+    appeared in 1.15.18; before, CrewAI emits the event while handling the task's exception, so it is the
+    exception being handled (when its text is the event's error)."""
+    if getattr(event, "type", None) != "task_failed" or "error_type" in type(event).model_fields:
+        return None
+    handled = sys.exc_info()[1]
+    if handled is not None and str(handled) == str(getattr(event, "error", None)):
+        return type(handled)
+    return None
+
+
+@cache
+def names_guardrails() -> bool:
+    """Guardrail events carry the guardrail's name (``guardrail_name``, 1.14.7); before, a guardrail span is
+    named after its kind only."""
+    from crewai.events.types.llm_guardrail_events import LLMGuardrailStartedEvent
+
+    return "guardrail_name" in LLMGuardrailStartedEvent.model_fields
