@@ -107,3 +107,12 @@ def names_guardrails() -> bool:
     from crewai.events.types.llm_guardrail_events import LLMGuardrailStartedEvent
 
     return "guardrail_name" in LLMGuardrailStartedEvent.model_fields
+
+
+@cache
+def reports_tool_failures() -> bool:
+    """CrewAI says when it gives up on a tool (``ToolFailureDetectedEvent``), and a tool may return a
+    ``ToolFailure`` (1.15.9)."""
+    from crewai.events.types import tool_usage_events
+
+    return hasattr(tool_usage_events, "ToolFailureDetectedEvent")
