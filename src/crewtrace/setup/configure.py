@@ -141,7 +141,7 @@ def instrument(
         return _setup(values, sources, arguments)
 
 
-def _check_reachable(target: Target, where: str) -> None:
+def _check_reachable(target: Target, where: str, processor: BoundedBatchSpanProcessor) -> None:
     """Say at setup, not at exit, when a local endpoint has nothing listening or speaks the other protocol."""
     if not losses.is_loopback(target.endpoint, target.protocol):
         return  # a remote collector is not probed: that could take a while, and it may be firewalled to probes
@@ -149,6 +149,7 @@ def _check_reachable(target: Target, where: str) -> None:
     if found is not None and found.reason in losses.ADVICE:
         advice = losses.ADVICE[found.reason].format(where=where, detail=found.detail)
         logger.warning("crewtrace: spans will be lost until this changes: %s", advice)
+        processor.found_unusable(found)
 
 
 def _same(name: str, arguments: Mapping[str, Any], active: Instrumentation) -> bool:
@@ -202,7 +203,7 @@ def _setup(values: dict[str, Any], sources: dict[str, str], arguments: dict[str,
         target = None
         if name == "otlp":
             span_exporter, where = otlp_exporter(protocol, endpoint, headers, timeout)
-            target = Target(endpoint or env_endpoint(protocol), protocol)
+            target = Target(endpoint or env_endpoint(protocol), protocol, timeout or 10.0)
         elif name == "console":
             span_exporter, where = ConsoleSpanExporter(out=sys.stdout), "console"
         else:
@@ -220,7 +221,7 @@ def _setup(values: dict[str, Any], sources: dict[str, str], arguments: dict[str,
         handle.processors.append(processor)
         handle.destinations.append(where)
         if target is not None:
-            _check_reachable(target, where)
+            _check_reachable(target, where, processor)
     logger.info("crewtrace: tracing CrewAI runs; spans go to %s", ", ".join(handle.destinations) or "nowhere")
 
     CrewAIInstrumentor().instrument(

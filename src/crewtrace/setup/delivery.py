@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,6 +39,7 @@ class Target:
 
     endpoint: str
     protocol: str
+    timeout: float = 10.0  # the exporter's: how long an export may wait for the endpoint to come back
 
 
 class _CountingExporter(SpanExporter):
@@ -51,6 +53,8 @@ class _CountingExporter(SpanExporter):
         self.handed = 0
         self._lock = threading.Lock()
         self._closed: Failure | None = None
+        self.hopeless: Failure | None = None  # the endpoint was found unusable: ask it again before each export
+        self._closing = threading.Event()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         with self._lock:
@@ -67,6 +71,9 @@ class _CountingExporter(SpanExporter):
         return result
 
     def _export_run(self, run: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self.hopeless is not None and not self._back_within_timeout():
+            self.losses.lost(len(run), self._closed or self.hopeless)
+            return SpanExportResult.FAILURE
         EXPORTER_LOGS.begin()
         result = SpanExportResult.FAILURE
         try:
@@ -76,8 +83,27 @@ class _CountingExporter(SpanExporter):
         finally:
             seen = EXPORTER_LOGS.end()
         if result is not SpanExportResult.SUCCESS:
-            self.losses.lost(len(run), self._diagnose(seen))
+            failure = self._diagnose(seen)
+            self.losses.lost(len(run), failure)
+            if failure.reason in _HOPELESS:
+                self.hopeless = failure
         return result
+
+    def _back_within_timeout(self) -> bool:
+        """The endpoint was unusable (nothing listening, the other protocol): ask it every half second within
+        the exporter's timeout, rather than let the SDK's exporter retry (SDK 1.34, which crewai 1.10 to 1.14
+        pin, sleeps through about a minute of retries whatever the timeout, and shutdown cannot cut that
+        short). Closing stops asking."""
+        assert self.hopeless is not None and self.target is not None
+        deadline = time.monotonic() + self.target.timeout
+        while True:
+            probed = losses.probe(self.target.endpoint, self.target.protocol, timeout=0.2)
+            if probed is None or probed.reason not in _HOPELESS:
+                self.hopeless = None
+                return True
+            self.hopeless = probed
+            if time.monotonic() >= deadline or self._closing.wait(0.5):
+                return False
 
     def _diagnose(self, seen: Failure | None) -> Failure:
         """Why the last export failed: what the SDK logged, refined by asking the endpoint."""
@@ -100,6 +126,7 @@ class _CountingExporter(SpanExporter):
             if self._closed is not None:
                 return
             self._closed = why
+        self._closing.set()
         try:
             self.inner.shutdown()
         except Exception as exc:  # noqa: BLE001
@@ -150,6 +177,11 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         with self._ended_lock:
             ended = self._ended
         return self.losses.total(), max(ended - self._counting.handed, 0)
+
+    def found_unusable(self, failure: Failure) -> None:
+        """Setup found the endpoint unusable (nothing listening, the other protocol): exports ask it again first."""
+        if failure.reason in _HOPELESS:
+            self._counting.hopeless = failure
 
     @property
     def hopeless(self) -> bool:
