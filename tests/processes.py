@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -177,3 +178,27 @@ class Server:
 
     def log_tail(self, lines: int = 40) -> str:
         return tail(self.log, lines)
+
+
+def run_zero_code(
+    env: dict[str, str], endpoint: str, *command: str, metrics: str = "none", timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``opentelemetry-instrument python COMMAND…`` as a user runs it, exporting over OTLP/gRPC to ``endpoint``
+    (traces, and metrics unless ``metrics`` is ``none``); bounded by ``timeout`` seconds."""
+    run_env = {
+        **env,
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": metrics,
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_EXPORTER_OTLP_INSECURE": "true",
+    }
+    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
+    return subprocess.run(
+        [str(instrument), sys.executable, *command],
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

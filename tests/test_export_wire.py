@@ -12,6 +12,7 @@ from crewtrace import attributes
 from crewtrace.demo.crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
 from tests.helpers import outline
+from tests.processes import run_zero_code
 from tests.receivers import GrpcReceiver, HttpReceiver
 from tests.test_span_tree import EXPECTED_TREE
 
@@ -94,23 +95,7 @@ def test_keyword_arguments_override_the_environment(monkeypatch):
 
 def test_zero_code_opentelemetry_instrument(subprocess_env):
     with GrpcReceiver() as receiver:
-        env = {
-            **subprocess_env,
-            "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_METRICS_EXPORTER": "none",
-            "OTEL_LOGS_EXPORTER": "none",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-            "OTEL_EXPORTER_OTLP_INSECURE": "true",
-        }
-        instrument = Path(sys.executable).with_name("opentelemetry-instrument")
-        done = subprocess.run(
-            [str(instrument), sys.executable, str(APPS / "zero_code.py")],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = run_zero_code(subprocess_env, receiver.endpoint, str(APPS / "zero_code.py"))
         assert done.returncode == 0, done.stderr
         records = receiver.wait_for_spans(len(EXPECTED_TREE))
         assert outline(records) == EXPECTED_TREE

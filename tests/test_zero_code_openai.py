@@ -8,8 +8,6 @@ other instrumentation spanned.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import pytest
 
 from crewtrace import attributes
 from tests.openai_server import USAGE, OpenAIServer
+from tests.processes import run_zero_code
 from tests.receivers import GrpcReceiver, attributes_of
 
 APP = Path(__file__).resolve().parent / "apps" / "zero_code_openai.py"
@@ -27,23 +26,7 @@ GENAI_UTIL = "opentelemetry.util.genai.handler"
 def _run(env: dict[str, str], options: list[str]) -> tuple[GrpcReceiver, int, list[tuple[str, Any]]]:
     """Run the app; the receiver, the number of LLM requests made, and (scope, span) for every span."""
     with OpenAIServer() as server, GrpcReceiver() as receiver:
-        run_env = {
-            **env,
-            "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_METRICS_EXPORTER": "otlp",
-            "OTEL_LOGS_EXPORTER": "none",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-            "OTEL_EXPORTER_OTLP_INSECURE": "true",
-        }
-        instrument = Path(sys.executable).with_name("opentelemetry-instrument")
-        done = subprocess.run(
-            [str(instrument), sys.executable, str(APP), server.base_url, *options],
-            env=run_env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
+        done = run_zero_code(env, receiver.endpoint, str(APP), server.base_url, *options, metrics="otlp", timeout=180)
         assert done.returncode == 0, done.stderr[-3000:]
         calls = len(server.requests)
         spans = [
