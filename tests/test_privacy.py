@@ -9,7 +9,7 @@ from crewai import Agent, Crew, Task
 from crewai.tools import BaseTool
 
 import crewtrace
-from crewtrace import attributes, crewai_releases
+from crewtrace import attributes
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.setup import configure
 from tests.helpers import one_task_crew
@@ -82,7 +82,7 @@ def test_with_capture_off_no_text_leaves_the_process_but_structure_and_numbers_d
         assert marker.encode() not in wire, field
     names = {r.name for r in records}
     assert {"invoke_workflow private", "execute_task research", "invoke_agent Researcher", "execute_tool echo"} <= names
-    assert ("guardrail picky" if crewai_releases.names_guardrails() else "guardrail function") in names
+    assert "guardrail picky" in names
     chats = [r for r in records if r.name == "chat crewtrace-offline"]
     assert [r.attributes[attributes.GEN_AI_USAGE_INPUT_TOKENS] for r in chats] == [
         u["prompt_tokens"] for u in llm.usages

@@ -62,15 +62,17 @@ def test_an_llm_guardrail_runs_its_own_agent_under_the_guardrail_span(memory):
     rule = "The answer must mention the word offline."
     task = Task(name="job", description="Do the job.", expected_output="A result.", agent=agent, guardrail=rule)
     Crew(name="llm-guarded", agents=[agent], tasks=[task]).kickoff()
-    assert outline(records_from_sdk(exporter.get_finished_spans())) == [
+    tree = outline(records_from_sdk(exporter.get_finished_spans()))
+    assert tree[:6] == [
         "invoke_workflow llm-guarded",
         "  execute_task job",
         "    invoke_agent Worker",
         "      chat crewtrace-offline",
         "    guardrail llm",
         "      invoke_agent Guardrail Agent",
-        "        chat crewtrace-offline",
     ]
+    # The guardrail agent's own calls: one, or two on older crewai releases (a second converts its answer).
+    assert tree[6:] and set(tree[6:]) == {"        chat crewtrace-offline"}
     (guard,) = _named(exporter, "guardrail llm")
     assert guard.attributes[attributes.GUARDRAIL_DESCRIPTION] == rule
     assert guard.attributes[attributes.GUARDRAIL_TYPE] == "llm"
@@ -115,14 +117,25 @@ def test_agent_reasoning_is_a_span_with_its_plan_before_the_agent_acts(memory):
     agent = Agent(role="Planner", goal="Plan", backstory="Careful.", llm=llm, reasoning=True, max_reasoning_attempts=1)
     task = Task(name="job", description="Do the job.", expected_output="A result.", agent=agent)
     Crew(name="reasoned", agents=[agent], tasks=[task]).kickoff()
-    assert outline(records_from_sdk(exporter.get_finished_spans())) == [
-        "invoke_workflow reasoned",
-        "  execute_task job",
-        "    invoke_agent Planner",
-        "      agent_reasoning Planner",
-        "        chat crewtrace-offline",
-        "      chat crewtrace-offline",
-    ]
+    if crewai_releases.reasons_inside_agent():
+        expected = [
+            "invoke_workflow reasoned",
+            "  execute_task job",
+            "    invoke_agent Planner",
+            "      agent_reasoning Planner",
+            "        chat crewtrace-offline",
+            "      chat crewtrace-offline",
+        ]
+    else:  # CrewAI plans before it announces the agent
+        expected = [
+            "invoke_workflow reasoned",
+            "  execute_task job",
+            "    agent_reasoning Planner",
+            "      chat crewtrace-offline",
+            "    invoke_agent Planner",
+            "      chat crewtrace-offline",
+        ]
+    assert outline(records_from_sdk(exporter.get_finished_spans())) == expected
     (reasoning,) = _named(exporter, "agent_reasoning Planner")
     assert reasoning.attributes[attributes.REASONING_ATTEMPT] == 1
     assert isinstance(reasoning.attributes[attributes.REASONING_READY], bool)

@@ -7,6 +7,7 @@ release that changed it. Everything is looked up lazily (crewai is an optional d
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 from functools import cache
 from importlib import metadata
@@ -116,3 +117,59 @@ def reports_tool_failures() -> bool:
     from crewai.events.types import tool_usage_events
 
     return hasattr(tool_usage_events, "ToolFailureDetectedEvent")
+
+
+_FUNCTION_SOURCE = re.compile(r"\s*(?:async\s+)?def\s+(\w+)")
+
+
+def guardrail_identity(source: Any, event: Any) -> tuple[str, str | None]:
+    """(kind, name) of a guardrail_started event: ``guardrail_type`` and ``guardrail_name`` since 1.14.7.
+
+    Before, the event holds only the guardrail as text: an LLM guardrail's description, or a function's
+    source code. The description is told apart by the guarded task's own guardrails (the event's source);
+    a function's name is read from its ``def`` line (a lambda has none).
+    """
+    if names_guardrails():
+        return str(getattr(event, "guardrail_type", None) or "function"), getattr(event, "guardrail_name", None)
+    from crewai.tasks.hallucination_guardrail import HallucinationGuardrail
+    from crewai.tasks.llm_guardrail import LLMGuardrail
+
+    text = str(getattr(event, "guardrail", "") or "")
+    for guard in _guardrails_of(source):
+        if isinstance(guard, (LLMGuardrail, HallucinationGuardrail)) and guard.description.strip() == text:
+            return ("hallucination" if isinstance(guard, HallucinationGuardrail) else "llm"), text
+    match = _FUNCTION_SOURCE.match(text)
+    return "function", match.group(1) if match else None
+
+
+def _guardrails_of(source: Any) -> list[Any]:
+    """A task's (or agent's) guardrails, whichever of CrewAI's fields hold them."""
+    found: list[Any] = []
+    for name in ("_guardrail", "_guardrails", "guardrail", "guardrails"):
+        value = getattr(source, name, None)
+        found.extend(value if isinstance(value, (list, tuple)) else [value] if value is not None else [])
+    return found
+
+
+def agent_attempt(source: Any, event: Any) -> tuple[str, str] | None:
+    """(agent id, task id) of an agent_execution_started event, to know a retry when one comes.
+
+    Before 1.15.17 CrewAI retries a failed agent (``max_retry_limit``) inside the failed attempt's scope and
+    emits no error for that attempt: a start of the same agent on the same task inside that agent's own open
+    span is its retry. Since 1.15.17 every failed attempt ends with its own error event first.
+    """
+    agent = getattr(event, "agent", None) or source
+    task = getattr(event, "task", None)
+    if agent is None or task is None:
+        return None
+    return str(getattr(agent, "id", "")), str(getattr(task, "id", ""))
+
+
+@cache
+def reasons_inside_agent() -> bool:
+    """Agent reasoning (``Agent(reasoning=True)``) runs inside the agent's execution (1.14.5); before,
+    ``Agent.execute_task`` plans before it announces the agent, so the agent_reasoning span precedes the
+    invoke_agent span as its sibling under the task."""
+    from crewai.agent import core
+
+    return not hasattr(core, "handle_reasoning")

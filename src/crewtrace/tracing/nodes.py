@@ -7,6 +7,7 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
+from crewtrace.tracing.builders.common import SpanError
 from crewtrace.usage.tokens import Totals, Usage
 
 
@@ -35,6 +36,8 @@ class Node:
     end_ns: int | None = None  # set when the end event arrived but the span waits for open children
     child_starts: list[int] = field(default_factory=list)
     error_type: str | None = None
+    failed_child: SpanError | None = None  # the last child that ended in error
+    attempt: tuple[str, str] | None = None  # an agent span: (agent id, task id); see crewai_releases.agent_attempt
     dims: dict[str, Any] = field(default_factory=dict)  # the span's attributes that metrics are split by
     # An LLM call's own facts.
     model: str | None = None

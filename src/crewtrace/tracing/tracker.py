@@ -29,7 +29,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
-from crewtrace import attributes
+from crewtrace import attributes, crewai_releases
 from crewtrace.tracing import event_table
 from crewtrace.tracing.builders import llm as llm_builders
 from crewtrace.tracing.builders.common import SpanError, SpanStart
@@ -279,6 +279,10 @@ class SpanTracker:
             parent is not None and parent.unit in event_table.LOOKUP_UNITS and unit not in event_table.LOOKUP_CHILDREN
         ):
             parent = parent.parent  # a lookup whose end CrewAI never emitted is still named as the scope
+        attempt = crewai_releases.agent_attempt(source, event) if unit == event_table.AGENT else None
+        if attempt is not None and parent is not None and parent.attempt == attempt and parent.key in self._open:
+            self._end_retried(parent, timestamp_ns(event))
+            parent = parent.parent
         cause = None
         if parent is not None and (parent.closed or event.type in event_table.BACKGROUND_STARTS):
             background = event.type in event_table.BACKGROUND_STARTS
@@ -316,7 +320,7 @@ class SpanTracker:
                 links=[Link(cause.span.get_span_context())] if cause is not None else None,
                 start_time=start_ns,
             )
-        node = Node(key, unit, span, root, start_ns, parent)
+        node = Node(key, unit, span, root, start_ns, parent, attempt=attempt)
         self._accounts.started(node, spec.attributes)
         if parent is not None:
             parent.child_starts.append(node.start_ns)
@@ -369,6 +373,8 @@ class SpanTracker:
                 error.error_type = node.root.failure_type
             self._record_error(span, error, end_ns)
             node.error_type = error.error_type
+            if node.parent is not None:
+                node.parent.failed_child = error
 
         node.end_ns = end_ns
         if not self._live:
@@ -393,6 +399,15 @@ class SpanTracker:
                 return node
             node = node.parent
         return None
+
+    def _end_retried(self, node: Node, at_ns: int) -> None:
+        """A failed agent attempt CrewAI retries inside itself (before 1.15.17): it ends, in error, where its
+        retry starts, and the retry becomes its sibling, as on later releases."""
+        error = node.failed_child or SpanError(attributes.ERROR_TYPE_OTHER, "retried by CrewAI")
+        self._record_error(node.span, error, at_ns)
+        node.error_type, node.end_ns = error.error_type, at_ns
+        if node.open_children == 0:
+            self._close(node, at_ns)
 
     @staticmethod
     def _record_error(span: Span, error: SpanError, at_ns: int) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-from crewtrace import attributes
+from crewtrace import attributes, crewai_releases
 from crewtrace.tracing.builders.common import Attributes, SpanStart, put, put_text
 from crewtrace.tracing.content import ContentPolicy
 
@@ -26,8 +26,7 @@ def guardrail_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart
 
     Each check of a task's output gets its own span; a rejected output is retried by running the agent again.
     """
-    kind = str(getattr(event, "guardrail_type", None) or "function")
-    name = getattr(event, "guardrail_name", None)
+    kind, name = crewai_releases.guardrail_identity(source, event)
     label = name if kind == "function" and name else kind
     attrs: Attributes = {attributes.GUARDRAIL_TYPE: kind}
     if kind == "function":
