@@ -11,10 +11,17 @@ from opentelemetry.trace import SpanKind, StatusCode
 from crewtrace import CrewAIInstrumentor, attributes
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.report.records import records_from_sdk
+from tests import crewai_fixes
 from tests.helpers import one_task_crew, outline
 from tests.offline_rag import EMBEDDER, mcp_server_command
 
 FACTS = "Paris is the capital of France. Berlin is the capital of Germany."
+
+
+needs_strict_tools = pytest.mark.skipif(
+    not crewai_fixes.calls_strict_tools(),
+    reason="crewai before 1.13.0 adds a security_context argument an MCP tool's schema rejects: it never calls it",
+)
 
 
 KNOWLEDGE_TREE = [
@@ -73,6 +80,10 @@ def test_a_failed_query_rewrite_leaves_no_span_open_and_the_tree_right(memory):
     assert search.end_time <= agent.start_time <= agent.end_time <= task.end_time
 
 
+@pytest.mark.skipif(
+    not crewai_fixes.waits_for_memory_saves(),
+    reason="crewai before 1.15.3 ends the crew before its memory saves (before 1.15.0 its memory uses gpt-4o-mini)",
+)
 def test_memory_recall_before_the_agent_and_the_save_after_it(memory):
     _, exporter = memory
     llm = OfflineLLM()
@@ -120,6 +131,7 @@ def _mcp_crew(fail: bool = False, command: str | None = None) -> Crew:
     return Crew(name="mcp", agents=[agent], tasks=[task])
 
 
+@needs_strict_tools
 def test_an_mcp_tool_call_nests_under_crewais_tool_span(memory):
     _, exporter = memory
     _mcp_crew().kickoff()
@@ -138,6 +150,7 @@ def test_an_mcp_tool_call_nests_under_crewais_tool_span(memory):
     assert CrewAIInstrumentor().tracker.open_span_count() == 0
 
 
+@needs_strict_tools
 def test_a_failing_mcp_tool_is_an_error_on_the_mcp_call(memory):
     _, exporter = memory
     _mcp_crew(fail=True).kickoff()
@@ -148,10 +161,13 @@ def test_a_failing_mcp_tool_is_an_error_on_the_mcp_call(memory):
 
 def test_an_unreachable_mcp_server_fails_the_crew_with_a_connect_error_span(memory, tmp_path):
     _, exporter = memory
-    with pytest.raises(Exception, match="no-such-python"):  # CrewAI's own MCP connection error
+    # CrewAI's own MCP connection error; before 1.14.4 CrewAI loses it and fails on its own unbound variable.
+    error = "no-such-python" if crewai_fixes.mcp_connection_errors_propagate() else "local variable 'tools_list'"
+    with pytest.raises(Exception, match=error):
         _mcp_crew(command=str(tmp_path / "no-such-python")).kickoff()
     connect = _spans(exporter, "mcp_connect")[-1]
     assert connect.status.status_code is StatusCode.ERROR
+    assert "no-such-python" in connect.status.description  # the connection's error, on every release
     (crew,) = _spans(exporter, "invoke_workflow mcp")
     assert crew.status.status_code is StatusCode.ERROR
     assert connect.parent.span_id == crew.context.span_id

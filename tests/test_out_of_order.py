@@ -17,10 +17,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from crewtrace import crewai_releases
 from crewtrace.demo.crew import NotebookTool
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.tracing.event_hook import CrewAIEventHook, scope_starting_types
 from crewtrace.tracing.tracker import SpanTracker
+from tests import crewai_fixes
 from tests.helpers import BrokenTool, one_task_crew
 from tests.offline_rag import EMBEDDER, mcp_server_command
 
@@ -138,7 +140,8 @@ def test_recorded_run_has_the_expected_shape():
     names = [row[0] for row in in_order]
     assert names.count("execute_tool broken_lookup") == 3
     agent = next(row for row in in_order if row[0] == "invoke_agent Worker")
-    assert [event[1] for event in agent[6]] == ["crewai.tool.failure"]
+    gave_up = ["crewai.tool.failure"] if crewai_releases.reports_tool_failures() else []  # crewai 1.15.9
+    assert [event[1] for event in agent[6]] == gave_up
     assert {"invoke_workflow single", "execute_task job", "invoke_agent Worker"} <= set(names)
 
 
@@ -146,7 +149,12 @@ def test_steps_run_has_the_expected_shape():
     rows = replay(list(recorded_run("steps")))
     names = [row[0] for row in rows]
     assert names.count("guardrail second_try") == 2
-    for name in ("agent_reasoning Worker", "knowledge_search", "knowledge_query", "tools/call lookup_capital"):
+    expected = ["agent_reasoning Worker", "knowledge_search", "knowledge_query"]
+    if (
+        crewai_fixes.calls_strict_tools()
+    ):  # before crewai 1.13.0 the MCP tool rejects CrewAI's call: no MCP request is made
+        expected.append("tools/call lookup_capital")
+    for name in expected:
         assert name in names
     chats = [row for row in rows if row[0] == "chat crewtrace-offline"]
     assert all(any(event[1] == "crewai.llm.first_chunk" for event in row[6]) for row in chats)

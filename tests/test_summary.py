@@ -10,12 +10,14 @@ import pytest
 from crewai import Agent, Crew, Task
 
 import crewtrace
+from crewtrace import crewai_releases
 from crewtrace.cli import main
 from crewtrace.demo.crew import NotebookTool
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.setup.exporters import spans_to_otlp_json
 from crewtrace.usage.pricing import PriceTable
 from crewtrace.usage.tokens import normalize_usage
+from tests import crewai_fixes
 from tests.helpers import BrokenTool
 from tests.local_http import LocalHTTPServer, QuietHandler
 
@@ -64,10 +66,13 @@ def test_text_summary_of_a_recorded_file_has_every_section_and_exact_numbers(rec
     assert re.search(rf"Estimated cost\s+\${cost:.6f}\n", out) and cost > 0
     for name, agent in (("research", "Researcher"), ("probe", "Prober"), ("check", "Writer"), ("write", "Writer")):
         assert re.search(rf"\d  {name}\s+{agent}\s+gpt-4o-mini\s+completed", out), name
-    assert "Offline answer to 'Write the note.'" in out.split("Final output")[1]
+    # The writer's last task. Before crewai 1.14.4 its conversation still holds its earlier task ("check"),
+    # whose description the offline LLM answers, being the first it reads.
+    last = "Write the note." if crewai_fixes.executor_starts_each_task_afresh() else "Check the notes."
+    assert f"Offline answer to '{last}'" in out.split("Final output")[1]
     failures = out.split("Failure points")[1]
     assert failures.count("[ConnectionError] backend unreachable") == 3
-    assert "tool gave up" in failures
+    assert ("tool gave up" in failures) is crewai_releases.reports_tool_failures()  # crewai 1.15.9
 
 
 def test_timeline_bars_are_scaled_and_parallel_tasks_overlap(recorded, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -39,13 +40,17 @@ def _block(text: str, indent: str = "  ") -> list[str]:
 
 
 def timeline(summary: Summary, width: int = TIMELINE_WIDTH) -> list[str]:
-    """One bar per task, placed and scaled by its start and end in the run: parallel tasks overlap."""
+    """One bar per task, placed and scaled by its start and end in the run: parallel tasks overlap.
+
+    A bar covers every cell its task touches (start rounded down, end up), so tasks that overlap in time,
+    however briefly, share a cell.
+    """
     start, length = summary.start_ns, max(summary.end_ns - summary.start_ns, 1)
     label = max((len(t.name) for t in summary.tasks), default=4)
     lines = []
     for task in summary.tasks:
-        left = min(round((task.start_ns - start) / length * width), width - 1)
-        right = min(max(round((task.end_ns - start) / length * width), left + 1), width)
+        left = min(math.floor((task.start_ns - start) / length * width), width - 1)
+        right = min(max(math.ceil((task.end_ns - start) / length * width), left + 1), width)
         bar = " " * left + ("▓" if task.status == "failed" else "█") * (right - left)
         lines.append(f"{task.name:<{label}} |{bar:<{width}}| {_ms(task.duration_s):>10}  {task.agent}")
     return lines or ["(no tasks)"]
