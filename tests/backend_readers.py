@@ -239,3 +239,30 @@ def json_or_raw(value: Any) -> Any:
         except ValueError:
             return value
     return value
+
+
+def phoenix_sessions(server: Server, project: str) -> dict[str, dict[str, Any]]:
+    """Phoenix's Sessions view of a project, from its GraphQL API: session id -> user id and trace ids."""
+    projects = http_json(f"{server.base_url()}/v1/projects?limit=1000")["data"]
+    project_id = next((p["id"] for p in projects if p["name"] == project), None)
+    if project_id is None:
+        return {}
+    query = """
+    query ($project: ID!) {
+      node(id: $project) {
+        ... on Project {
+          sessions(first: 100) {
+            edges { node { sessionId userId numTraces traces(first: 100) { edges { node { traceId } } } } }
+          }
+        }
+      }
+    }"""
+    answer = http_json(f"{server.base_url()}/graphql", {"query": query, "variables": {"project": project_id}})
+    if answer.get("errors"):
+        raise BackendError(f"phoenix graphql errors: {answer['errors']}")
+    found = {}
+    for edge in answer["data"]["node"]["sessions"]["edges"]:
+        node = edge["node"]
+        traces = sorted(t["node"]["traceId"] for t in node["traces"]["edges"])
+        found[node["sessionId"]] = {"user_id": node["userId"], "num_traces": node["numTraces"], "traces": traces}
+    return found

@@ -34,7 +34,7 @@ from crewtrace.demo.crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM, OfflineLLMError
 from tests import backends
 from tests.backend_installs import MLFLOW, PHOENIX, Backend
-from tests.backend_readers import MlflowReader, PhoenixReader, SeenSpan, TokenTotals, json_or_raw
+from tests.backend_readers import MlflowReader, PhoenixReader, SeenSpan, TokenTotals, json_or_raw, phoenix_sessions
 from tests.helpers import BrokenTool, failing_second_call_crew, one_task_crew, outline
 from tests.processes import BackendError, Server, settle
 
@@ -500,3 +500,31 @@ def test_control_what_each_backend_total_would_show_for_double_counted_tokens(ta
         assert len(read.spans) == count
         got = [(t.source, _figures(t)) for t in read.totals]
         assert [figures for _, figures in got] == wanted, f"{mutation}: {got}"
+
+
+@pytest.mark.parametrize("target", ["phoenix-http"], indirect=True)
+def test_phoenix_groups_the_runs_of_a_session_in_its_sessions_view(target):
+    handle = target.instrument()
+    sent = InMemorySpanExporter()
+    handle.tracer_provider.add_span_processor(SimpleSpanProcessor(sent))
+    chat, other = f"{target.label}-chat", f"{target.label}-other"
+    with crewtrace.context(session_id=chat, user_id="user-7"):
+        one_task_crew(OfflineLLM(), name="first").kickoff()
+        one_task_crew(OfflineLLM(), name="second").kickoff()
+    with crewtrace.context(session_id=other):
+        one_task_crew(OfflineLLM(), name="third").kickoff()
+    one_task_crew(OfflineLLM(), name="unlabelled").kickoff()
+    handle.shutdown()
+    traces: dict[str, str] = {}
+    for span in sent.get_finished_spans():
+        if span.parent is None:
+            traces[span.name.split()[-1]] = format(span.context.trace_id, "032x")
+    sessions = settle(
+        lambda: phoenix_sessions(target.server, target.label),
+        lambda found: sum(s["num_traces"] for s in found.values()) >= 3,
+        timeout=30.0,
+    )
+    assert sessions == {
+        chat: {"user_id": "user-7", "num_traces": 2, "traces": sorted([traces["first"], traces["second"]])},
+        other: {"user_id": None, "num_traces": 1, "traces": [traces["third"]]},
+    }

@@ -73,9 +73,16 @@ TOKEN_TYPE_OUTPUT: Final = "output"
 MCP_METHOD_NAME: Final = "mcp.method.name"
 MCP_METHOD_TOOLS_CALL: Final = "tools/call"
 TOOL_TYPE_FUNCTION: Final = "function"
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
 GENAI_REPO_ONLY: Final = frozenset({GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS})
 
+# --- Other OpenTelemetry names in development (session and user registries) -------------------------------------
+SESSION_ID: Final = "session.id"
+USER_ID: Final = "user.id"
+
 # --- crewtrace's own names: CrewAI's facts ----------------------------------------------------------------------
+RUN_TAGS: Final = "crewai.tags"  # crewtrace.context(tags=...)
+RUN_METADATA_PREFIX: Final = "crewai.metadata."  # crewtrace.context(metadata=...): one attribute per key
 CREWAI_VERSION: Final = "crewai.version"
 CREW_ID: Final = "crewai.crew.id"
 CREW_KEY: Final = "crewai.crew.key"

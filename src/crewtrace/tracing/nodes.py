@@ -7,6 +7,7 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
+from crewtrace.run_context import RunLabels
 from crewtrace.tracing.builders.common import SpanError
 from crewtrace.usage.tokens import Totals, Usage
 
@@ -20,6 +21,8 @@ class Root:
     keys: list[str] = field(default_factory=list)  # every span and alias of the run, forgotten when it ends
     task_ids: list[str] = field(default_factory=list)
     failure_type: str | None = None
+    labels: RunLabels | None = None  # the crewtrace.context last seen in the run
+    label_attributes: dict[str, Any] = field(default_factory=dict)  # and what it puts on a span
 
 
 @dataclass(slots=True)

@@ -29,7 +29,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
-from crewtrace import attributes, crewai_releases
+from crewtrace import attributes, crewai_releases, run_context
 from crewtrace.tracing import event_table
 from crewtrace.tracing.builders import llm as llm_builders
 from crewtrace.tracing.builders.common import SpanError, SpanStart
@@ -301,6 +301,7 @@ class SpanTracker:
             root.task_ids = [str(t.id) for t in getattr(source, "tasks", None) or []]
         try:
             spec = event_table.start_of(unit, source, event, self._policy, self._task_index(root, unit, event))
+            spec = self._labelled(spec, root)
         except Exception as exc:  # noqa: BLE001 - a span with less detail beats a hole in the tree
             self._fault(exc, f"describe a {unit} span")
             spec = SpanStart(unit, SpanKind.INTERNAL, {})
@@ -330,6 +331,16 @@ class SpanTracker:
         root.open_keys.add(key)
         root.keys.append(key)
         self._release(key)
+
+    def _labelled(self, spec: SpanStart, root: Root) -> SpanStart:
+        """The span with the labels of the crewtrace.context current where its event was emitted (worked out
+        once per run while they stay the same)."""
+        labels = run_context.current()
+        if labels is None:
+            return spec
+        if labels is not root.labels:
+            root.labels, root.label_attributes = labels, labels.span_attributes(self._policy)
+        return SpanStart(spec.name, spec.kind, {**spec.attributes, **root.label_attributes})
 
     def _task_index(self, root: Root, unit: str, event: Any) -> int | None:
         if unit != event_table.TASK:
