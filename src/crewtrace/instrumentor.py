@@ -30,7 +30,7 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Turns every CrewAI crew kickoff into a trace.
 
     ``instrument(tracer_provider=..., meter_provider=..., content_policy=..., prices=...)``; all optional.
-    ``prices`` is a :class:`PriceTable`, or a JSON file path or dict of prices to lay over the shipped table.
+    ``prices`` is a :class:`PriceTable`, or a JSON file path or dict of prices to lay over genai-prices' database.
     BaseInstrumentor makes this a singleton and makes a second ``instrument()`` a no-op.
     """
 
