@@ -1,13 +1,26 @@
-"""The ``crewtrace`` command line: ``demo`` and ``summary``."""
+"""The ``crewtrace`` command line: ``demo``, ``summary`` and ``runs``."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+from crewtrace.version import __version__
+
+_TRACE_ID_LENGTH = 32
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a tool killed by a closed pipe returns (`cat file | head`)
+
+
+def _source(command: argparse.ArgumentParser) -> None:
+    source = command.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", help="an OTLP-JSON-lines file (exporter='file', or the Collector's)")
+    source.add_argument("--jaeger", metavar="URL", help="Jaeger's query base URL, e.g. http://localhost:16686")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crewtrace", description="OpenTelemetry tracing for CrewAI crews.")
+    parser.add_argument("--version", action="version", version=f"crewtrace {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run an offline demo crew and show its trace")
     demo.add_argument("--endpoint", help="OTLP endpoint to export to (default: OTEL_* settings or localhost)")
@@ -17,35 +30,75 @@ def _parser() -> argparse.ArgumentParser:
         help="show one crew run as CrewAI's Traces page does",
         description="Summarise one run from an OTLP-JSON-lines file or from Jaeger's query API.",
     )
-    source = summary.add_mutually_exclusive_group(required=True)
-    source.add_argument("file", nargs="?", help="an OTLP-JSON-lines file (exporter='file', or the Collector's)")
-    source.add_argument("--jaeger", metavar="URL", help="Jaeger's query base URL, e.g. http://localhost:16686")
-    summary.add_argument("--trace-id", help="the run's trace id (default: the latest run in the file)")
+    _source(summary)
+    summary.add_argument("--trace-id", help="the run's trace id or a unique prefix of it (default: the latest run)")
     summary.add_argument("--task", help="also show the detail of this task (its name or number)")
     summary.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
+    runs = commands.add_parser(
+        "runs",
+        help="list the runs, newest first",
+        description="List the crew and flow runs in an OTLP-JSON-lines file or in Jaeger, newest first.",
+    )
+    _source(runs)
+    runs.add_argument("--service", help="with --jaeger: only this service's traces (default: every service)")
+    runs.add_argument("--session", help="only runs of this session id")
+    runs.add_argument("--user", help="only runs of this user id")
+    runs.add_argument("--status", help="only completed or failed runs")
+    runs.add_argument("--since", help="only runs started since: an ISO date/time, or a duration back (30m, 2h, 7d)")
+    runs.add_argument("--limit", help="at most this many runs (default 20)")
+    runs.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
     return parser
 
 
-def _summary(args: argparse.Namespace) -> str:
-    from crewtrace.report.records import fetch_jaeger, read_otlp_file
-    from crewtrace.report.render import as_json, render_task, render_text
-    from crewtrace.report.summary import summarize, task_detail
+def _read_file(command: str, path: str) -> list:
+    from crewtrace.report.records import read_otlp_file
 
-    if args.jaeger:
-        if not args.trace_id:
-            raise ValueError("crewtrace summary: --jaeger needs --trace-id")
-        records = fetch_jaeger(args.jaeger, args.trace_id)
+    try:
+        return read_otlp_file(path)
+    except OSError as exc:
+        raise ValueError(f"crewtrace {command}: cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _summary(args: argparse.Namespace) -> str:
+    from crewtrace.report.records import fetch_jaeger
+    from crewtrace.report.render import as_json, render_task, render_text
+    from crewtrace.report.runs import fetch_jaeger_runs
+    from crewtrace.report.summary import summarize
+    from crewtrace.report.task_detail import task_detail
+
+    if args.jaeger and args.trace_id and len(args.trace_id.strip()) == _TRACE_ID_LENGTH:
+        records = fetch_jaeger(args.jaeger, args.trace_id.strip())
+    elif args.jaeger:  # the latest run, or a prefix: search Jaeger's newest traces
+        records = fetch_jaeger_runs(args.jaeger)
     else:
-        try:
-            records = read_otlp_file(args.file)
-        except OSError as exc:
-            raise ValueError(f"crewtrace summary: cannot read {args.file}: {exc.strerror or exc}") from None
+        records = _read_file("summary", args.file)
     summary = summarize(records, args.trace_id)
     detail = task_detail(summary, args.task) if args.task else None
     if args.json:
         return as_json(summary, detail)
     text = render_text(summary)
     return text + ("\n\n" + render_task(detail) if detail else "")
+
+
+def _runs(args: argparse.Namespace) -> str:
+    from crewtrace.report.runs import fetch_jaeger_runs, make_filter, render_runs, runs_json, select
+
+    where = make_filter(args.session, args.user, args.status, args.since, args.limit)
+    if args.service and not args.jaeger:
+        raise ValueError("crewtrace runs: --service goes with --jaeger")
+    if args.jaeger:
+        records = fetch_jaeger_runs(args.jaeger, where.since_ns, args.service)
+    else:
+        records = _read_file("runs", args.file)
+    chosen = select(records, where)
+    return runs_json(chosen) if args.json else render_runs(chosen)
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader went away (``crewtrace runs f | head``): stop quietly, as command-line tools do."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush has somewhere to go
+    return EXIT_BROKEN_PIPE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
 
             run_demo(sys.stdout, endpoint=args.endpoint, file_path=args.file_path)
         else:
-            print(_summary(args))
+            print(_summary(args) if args.command == "summary" else _runs(args))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2

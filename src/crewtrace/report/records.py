@@ -172,14 +172,15 @@ def fetch_jaeger(base_url: str, trace_id: str, timeout: float = 10.0) -> list[Sp
     except (urllib.error.URLError, OSError) as exc:
         raise ValueError(f"cannot reach Jaeger at {base_url}: {exc}") from None
     records: list[SpanRecord] = []
-    for chunk in _json_chunks(body):  # the gateway streams one {"result": TracesData} object per chunk
+    for chunk in json_chunks(body):  # the gateway streams one {"result": TracesData} object per chunk
         if "error" in chunk:
             raise ValueError(f"Jaeger: {chunk['error'].get('message', chunk['error'])}")
         records.extend(records_from_otlp(chunk.get("result", chunk)))
     return records
 
 
-def _json_chunks(body: str) -> list[dict[str, Any]]:
+def json_chunks(body: str) -> list[dict[str, Any]]:
+    """The JSON objects of a body that may hold several, one after the other (Jaeger's streamed answers)."""
     decoder, chunks, index = json.JSONDecoder(), [], 0
     while index < len(body):
         while index < len(body) and body[index].isspace():

@@ -1,62 +1,80 @@
-"""The facts of one crew execution, as CrewAI's Traces page shows them: totals, tasks and agents, final
-output, timeline, failure points, and the detail of one task. Rendering is in render.py."""
+"""The facts of one crew or flow execution, as CrewAI's Traces page shows them: totals, labels, tasks and
+agents, final output, failure points. One task's detail is in task_detail.py, rendering in render.py.
+
+Text fields are None when the run's text was not captured and "" when it was captured but empty: see
+spans.py for how the two are told apart.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from crewtrace import attributes
 from crewtrace.report.records import SpanRecord
+from crewtrace.report.spans import (
+    Failure,
+    call_cost,
+    captured,
+    descendants,
+    failures_in,
+    is_llm,
+    role_of,
+    status_of,
+    text,
+    total,
+)
+
+__all__ = ["AgentRow", "Failure", "Summary", "TaskRow", "descendants", "find_root", "summarize", "summarize_run"]
 
 
 @dataclass
 class TaskRow:
-    number: int
+    """One row of the tasks table."""
+
+    number: int  # 1-based, in start order
     name: str
-    agent: str
-    model: str
-    status: str
+    span_id: str
+    agent: str  # role of the agent that ran it ("-" if none)
+    model: str  # the models its LLM calls used, comma-separated ("-" if none)
+    status: str  # "completed" | "failed"
     duration_s: float
     start_ns: int
     end_ns: int
-    tokens: int
-    cost_usd: float | None
+    tokens: int  # input + output tokens of the LLM calls beneath
+    requests: int  # LLM calls beneath
+    cost_usd: float | None  # None: no call beneath had a known price; 0: free (local) models
 
 
 @dataclass
-class Failure:
-    """A failure point: a failed span, a guardrail's rejection, or a tool CrewAI gave up on."""
+class AgentRow:
+    """One agent (by role) over the whole run: the LLM calls it made itself (not those of agents it delegated to)."""
 
-    kind: str
-    name: str
-    error_type: str
-    message: str
-    time_ns: int
+    role: str
+    models: list[str]  # the models its calls used (else its configured model)
+    tasks: list[str]  # names of the tasks it worked on, in order
+    status: str  # "failed" if its last run failed, else "completed"
+    duration_s: float  # time spent in its invoke_agent spans
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None  # None: none of its calls had a known price
 
-
-@dataclass
-class TaskDetail:
-    name: str
-    agent: str
-    status: str
-    duration_s: float
-    description: str
-    expected_output: str
-    context: str
-    output: str
-    llm_calls: int
-    tool_calls: list[tuple[str, str]]
-    thoughts: list[str]
-    failures: list[Failure]
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
 
 
 @dataclass
 class Summary:
+    """One execution: the root ``invoke_workflow`` span of a crew or a flow and everything beneath it."""
+
     trace_id: str
-    crew: str
-    status: str
+    span_id: str  # the root span's id
+    crew: str  # crew or flow name
+    kind: str  # "crew" | "flow"
+    status: str  # "completed" | "failed"
     duration_s: float
     start_ns: int
     end_ns: int
@@ -64,10 +82,18 @@ class Summary:
     output_tokens: int
     cached_input_tokens: int
     requests: int
+    unpriced_requests: int  # calls whose model had no price (not in cost_usd)
     tool_calls: int
-    cost_usd: float | None
-    final_output: str
+    cost_usd: float | None  # None: no known price; 0: free (local) models only
+    session_id: str | None  # crewtrace.context(session_id=...)
+    user_id: str | None
+    tags: list[str]
+    metadata: dict[str, Any]  # crewai.metadata.{key}; left out with capture off
+    content_captured: bool  # whether the run's text was captured (else text fields are None)
+    inputs: str | None  # kickoff inputs as JSON; None: not captured
+    final_output: str | None  # None: not captured
     tasks: list[TaskRow]
+    agents: list[AgentRow]
     failures: list[Failure]
     records: list[SpanRecord] = field(default_factory=list, repr=False)
 
@@ -76,65 +102,11 @@ class Summary:
         return self.input_tokens + self.output_tokens
 
 
-def _children(records: Sequence[SpanRecord]) -> dict[str | None, list[SpanRecord]]:
-    children: dict[str | None, list[SpanRecord]] = {}
-    for record in records:
-        children.setdefault(record.parent_id, []).append(record)
-    return children
-
-
-def descendants(records: Sequence[SpanRecord], span_id: str) -> list[SpanRecord]:
-    """Every span beneath ``span_id``."""
-    children = _children(records)
-    found, stack = [], list(children.get(span_id, []))
-    while stack:
-        record = stack.pop()
-        found.append(record)
-        stack.extend(children.get(record.span_id, []))
-    return found
-
-
-def _status(record: SpanRecord) -> str:
-    return "failed" if record.status == "ERROR" else "completed"
-
-
-def _is_llm(record: SpanRecord) -> bool:
-    return record.operation in (attributes.OP_CHAT, "text_completion", "generate_content")
-
-
-def _sum(records: Sequence[SpanRecord], key: str) -> int:
-    return sum(int(r.attributes.get(key, 0) or 0) for r in records)
-
-
 def _cost(record: SpanRecord, llm_calls: Sequence[SpanRecord]) -> float | None:
     """A span's roll-up cost, else the sum of its LLM calls' costs; None when no price was known."""
     if attributes.USAGE_COST_USD in record.attributes:
         return float(record.attributes[attributes.USAGE_COST_USD])
-    costs = [float(r.attributes[attributes.LLM_COST_USD]) for r in llm_calls if attributes.LLM_COST_USD in r.attributes]
-    return sum(costs) if costs else None
-
-
-def _failures(records: Sequence[SpanRecord]) -> list[Failure]:
-    found = []
-    for record in records:
-        if record.status == "ERROR":
-            exception = next((e for e in record.events if e.name == attributes.EXCEPTION_EVENT), None)
-            message = str(
-                (exception.attributes.get(attributes.EXCEPTION_MESSAGE) if exception else None) or record.status_message
-            )
-            kind = (record.operation or record.name.split(" ", 1)[0]).replace("_", " ")
-            error_type = str(record.attributes.get(attributes.ERROR_TYPE, "error"))
-            found.append(Failure(kind, record.name, error_type, message, record.end_ns))
-        if record.attributes.get(attributes.GUARDRAIL_PASSED) is False:
-            feedback = str(record.attributes.get(attributes.GUARDRAIL_FEEDBACK, ""))
-            found.append(Failure("guardrail rejected", record.name, "rejected", feedback, record.end_ns))
-        for event in record.events:
-            if event.name == attributes.EVENT_TOOL_FAILURE:
-                tool = str(event.attributes.get(attributes.GEN_AI_TOOL_NAME, "tool"))
-                error_type = str(event.attributes.get(attributes.ERROR_TYPE, "tool_failure"))
-                message = str(event.attributes.get(attributes.TOOL_ERROR, ""))
-                found.append(Failure("tool gave up", f"{record.name}: {tool}", error_type, message, event.time_ns))
-    return sorted(found, key=lambda f: f.time_ns)
+    return call_cost(llm_calls)
 
 
 def _task_row(number: int, task: SpanRecord, records: Sequence[SpanRecord]) -> TaskRow:
@@ -142,114 +114,177 @@ def _task_row(number: int, task: SpanRecord, records: Sequence[SpanRecord]) -> T
     agents = [
         r.attributes.get(attributes.GEN_AI_AGENT_NAME, "?") for r in under if r.operation == attributes.OP_INVOKE_AGENT
     ]
-    llm_calls = [r for r in under if _is_llm(r)]
+    llm_calls = [r for r in under if is_llm(r)]
     models = {str(r.attributes.get(attributes.GEN_AI_REQUEST_MODEL)) for r in llm_calls}
     tokens = task.attributes.get(attributes.USAGE_TOTAL_TOKENS)
     if tokens is None:
-        tokens = _sum(llm_calls, attributes.GEN_AI_USAGE_INPUT_TOKENS) + _sum(
+        tokens = total(llm_calls, attributes.GEN_AI_USAGE_INPUT_TOKENS) + total(
             llm_calls, attributes.GEN_AI_USAGE_OUTPUT_TOKENS
         )
     return TaskRow(
         number=number,
         name=task.name.removeprefix(f"{attributes.OP_EXECUTE_TASK} "),
+        span_id=task.span_id,
         agent=str(agents[0] if agents else task.attributes.get(attributes.TASK_AGENT_ROLE, "-")),
         model=", ".join(sorted(models)) or "-",
-        status=_status(task),
+        status=status_of(task),
         duration_s=task.duration_s,
         start_ns=task.start_ns,
         end_ns=task.end_ns,
         tokens=int(tokens),
+        requests=int(task.attributes.get(attributes.USAGE_REQUESTS, len(llm_calls))),
         cost_usd=_cost(task, llm_calls),
     )
 
 
+def _agents(records: Sequence[SpanRecord], below: Sequence[SpanRecord]) -> list[AgentRow]:
+    """Agents by role; each LLM call counts for its nearest agent, so delegated work is not counted twice."""
+    by_id = {r.span_id: r for r in records}
+    runs = sorted((r for r in below if r.operation == attributes.OP_INVOKE_AGENT), key=lambda r: r.start_ns)
+    calls: dict[str, list[SpanRecord]] = {}
+    tasks: dict[str, list[str]] = {}
+    for record in sorted(below, key=lambda r: r.start_ns):
+        parent, agent, task = by_id.get(record.parent_id or ""), None, None
+        while parent is not None and (agent is None or task is None):
+            if agent is None and parent.operation == attributes.OP_INVOKE_AGENT:
+                agent = parent
+            if task is None and parent.operation == attributes.OP_EXECUTE_TASK:
+                task = parent
+            parent = by_id.get(parent.parent_id or "")
+        if record.operation == attributes.OP_INVOKE_AGENT and task is not None:
+            names = tasks.setdefault(role_of(record), [])
+            name = task.name.removeprefix(f"{attributes.OP_EXECUTE_TASK} ")
+            if name not in names:
+                names.append(name)
+        if is_llm(record) and agent is not None:
+            calls.setdefault(role_of(agent), []).append(record)
+    rows: dict[str, AgentRow] = {}
+    for run in runs:
+        role = role_of(run)
+        mine = calls.get(role, [])
+        models = sorted({str(c.attributes[attributes.GEN_AI_REQUEST_MODEL]) for c in mine if _model(c)})
+        configured = run.attributes.get(attributes.GEN_AI_REQUEST_MODEL)
+        row = rows.get(role)
+        if row is None:
+            row = rows[role] = AgentRow(
+                role=role,
+                models=models or ([str(configured)] if configured else []),
+                tasks=tasks.get(role, []),
+                status=status_of(run),
+                duration_s=0.0,
+                requests=len(mine),
+                input_tokens=total(mine, attributes.GEN_AI_USAGE_INPUT_TOKENS),
+                output_tokens=total(mine, attributes.GEN_AI_USAGE_OUTPUT_TOKENS),
+                cost_usd=call_cost(mine),
+            )
+        row.status, row.duration_s = status_of(run), row.duration_s + run.duration_s
+    return list(rows.values())
+
+
+def _model(record: SpanRecord) -> bool:
+    """Whether the LLM span names its model."""
+    return attributes.GEN_AI_REQUEST_MODEL in record.attributes
+
+
+def run_roots(records: Sequence[SpanRecord]) -> list[SpanRecord]:
+    """Every execution: each ``invoke_workflow`` span with no ``invoke_workflow`` above it in its trace."""
+    by_id = {(r.trace_id, r.span_id): r for r in records}
+    roots = []
+    for record in records:
+        if record.operation != attributes.OP_INVOKE_WORKFLOW:
+            continue
+        parent = by_id.get((record.trace_id, record.parent_id or ""))
+        while parent is not None and parent.operation != attributes.OP_INVOKE_WORKFLOW:
+            parent = by_id.get((parent.trace_id, parent.parent_id or ""))
+        if parent is None:
+            roots.append(record)
+    return roots
+
+
 def find_root(records: Sequence[SpanRecord], trace_id: str | None = None) -> SpanRecord:
-    """The run to summarise: the root workflow span of ``trace_id``, else of the latest trace."""
-    ids = {r.span_id for r in records}
-    roots = [
-        r
-        for r in records
-        if r.operation == attributes.OP_INVOKE_WORKFLOW
-        and r.parent_id not in ids
-        and (trace_id is None or r.trace_id == trace_id.lower())
-    ]
+    """The run to summarise: the latest of trace ``trace_id`` (a unique prefix will do), else the latest of all."""
+    roots = run_roots(records)
     if not roots:
         where = f" with trace id {trace_id}" if trace_id else ""
         raise ValueError(f"no crew or flow run (invoke_workflow span){where} among {len(records)} spans")
+    if trace_id is not None:
+        roots = [r for r in roots if r.trace_id == resolve_trace_id([r.trace_id for r in roots], trace_id)]
     return max(roots, key=lambda r: r.start_ns)
 
 
+def resolve_trace_id(known: Iterable[str], prefix: str) -> str:
+    """The one trace id among ``known`` that starts with ``prefix``; a one-line ValueError otherwise."""
+    wanted = prefix.strip().lower()
+    if not wanted or any(c not in "0123456789abcdef" for c in wanted) or len(wanted) > 32:
+        raise ValueError(f"--trace-id {prefix!r} is not a trace id: up to 32 hexadecimal digits")
+    ids = sorted(set(known))
+    matches = [i for i in ids if i.startswith(wanted)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ValueError(f"--trace-id {prefix} is ambiguous: {_listed(matches)}")
+    raise ValueError(f"no run with a trace id starting {prefix}; the runs' trace ids: {_listed(ids) or 'none'}")
+
+
+def _listed(ids: Sequence[str], most: int = 10) -> str:
+    return ", ".join(ids[:most]) + (f", ... ({len(ids) - most} more)" if len(ids) > most else "")
+
+
 def summarize(records: Sequence[SpanRecord], trace_id: str | None = None) -> Summary:
-    """Summarise one run in ``records`` (the one of ``trace_id``, else the latest)."""
+    """Summarise one run in ``records`` (the one of ``trace_id`` or a unique prefix of it, else the latest)."""
     root = find_root(records, trace_id)
-    trace = [r for r in records if r.trace_id == root.trace_id]
+    return summarize_run([r for r in records if r.trace_id == root.trace_id], root)
+
+
+def summarize_run(trace: Sequence[SpanRecord], root: SpanRecord) -> Summary:
+    """Summarise the run of ``root``, whose trace's spans are ``trace``: what `summary` and `runs` both show."""
     below = descendants(trace, root.span_id)
-    llm_calls = [r for r in below if _is_llm(r)]
+    llm_calls = [r for r in below if is_llm(r)]
     tasks = sorted((r for r in below if r.operation == attributes.OP_EXECUTE_TASK), key=lambda r: r.start_ns)
     attrs = root.attributes
-    final = attrs.get(attributes.CREW_FINAL_OUTPUT, attrs.get(attributes.FLOW_OUTPUT, ""))
+    content = captured([root, *below])
+    is_flow = attributes.FLOW_NAME in attrs
+    final = text(attrs, attributes.FLOW_OUTPUT if is_flow else attributes.CREW_FINAL_OUTPUT, content)
+
+    def usage(key: str, per_call: str) -> int:
+        return int(attrs.get(key, total(llm_calls, per_call)))
+
     return Summary(
         trace_id=root.trace_id,
+        span_id=root.span_id,
         crew=str(attrs.get(attributes.GEN_AI_WORKFLOW_NAME, root.name)),
-        status=_status(root),
+        kind="flow" if is_flow else "crew",
+        status=status_of(root),
         duration_s=root.duration_s,
         start_ns=root.start_ns,
         end_ns=root.end_ns,
-        input_tokens=int(
-            attrs.get(attributes.USAGE_INPUT_TOKENS, _sum(llm_calls, attributes.GEN_AI_USAGE_INPUT_TOKENS))
-        ),
-        output_tokens=int(
-            attrs.get(attributes.USAGE_OUTPUT_TOKENS, _sum(llm_calls, attributes.GEN_AI_USAGE_OUTPUT_TOKENS))
-        ),
-        cached_input_tokens=int(
-            attrs.get(
-                attributes.USAGE_CACHE_READ_INPUT_TOKENS,
-                _sum(llm_calls, attributes.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
-            )
+        input_tokens=usage(attributes.USAGE_INPUT_TOKENS, attributes.GEN_AI_USAGE_INPUT_TOKENS),
+        output_tokens=usage(attributes.USAGE_OUTPUT_TOKENS, attributes.GEN_AI_USAGE_OUTPUT_TOKENS),
+        cached_input_tokens=usage(
+            attributes.USAGE_CACHE_READ_INPUT_TOKENS, attributes.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
         ),
         requests=int(attrs.get(attributes.USAGE_REQUESTS, len(llm_calls))),
+        unpriced_requests=int(attrs.get(attributes.USAGE_UNPRICED_REQUESTS, 0)),
         tool_calls=sum(1 for r in below if r.operation == attributes.OP_EXECUTE_TOOL),
         cost_usd=_cost(root, llm_calls),
-        final_output=str(final or ""),
+        session_id=_label(attrs.get(attributes.SESSION_ID)),
+        user_id=_label(attrs.get(attributes.USER_ID)),
+        tags=[str(t) for t in attrs.get(attributes.RUN_TAGS) or []],
+        metadata={
+            k.removeprefix(attributes.RUN_METADATA_PREFIX): v
+            for k, v in sorted(attrs.items())
+            if k.startswith(attributes.RUN_METADATA_PREFIX)
+        },
+        content_captured=content,
+        inputs=text(attrs, attributes.FLOW_INPUTS if is_flow else attributes.CREW_INPUTS, content),
+        final_output=final,
         tasks=[_task_row(n, task, trace) for n, task in enumerate(tasks, 1)],
-        failures=_failures([root, *below]),
-        records=trace,
+        agents=_agents(trace, below),
+        failures=failures_in([root, *below], content),
+        records=list(trace),
     )
 
 
-def task_detail(summary: Summary, which: str) -> TaskDetail:
-    """The detail of one task, by its name or its number in the tasks table."""
-    rows = [t for t in summary.tasks if t.name == which or str(t.number) == which]
-    if not rows:
-        names = ", ".join(f"{t.number} {t.name}" for t in summary.tasks) or "none"
-        raise ValueError(f"no task {which!r} in this run; its tasks: {names}")
-    row = rows[0]
-    task = next(r for r in summary.records if r.operation == attributes.OP_EXECUTE_TASK and r.start_ns == row.start_ns)
-    under = descendants(summary.records, task.span_id)
-    in_order = sorted(under, key=lambda r: r.start_ns)
-    thoughts = [
-        str(e.attributes.get(attributes.AGENT_THOUGHT_TEXT, ""))
-        for r in in_order
-        for e in r.events
-        if e.name == attributes.EVENT_AGENT_THOUGHT
-    ]
-    tools = [
-        (r.name.removeprefix(f"{attributes.OP_EXECUTE_TOOL} "), _status(r))
-        for r in in_order
-        if r.operation == attributes.OP_EXECUTE_TOOL
-    ]
-    attrs: dict[str, Any] = task.attributes
-    return TaskDetail(
-        name=row.name,
-        agent=row.agent,
-        status=row.status,
-        duration_s=row.duration_s,
-        description=str(attrs.get(attributes.TASK_DESCRIPTION, "")),
-        expected_output=str(attrs.get(attributes.TASK_EXPECTED_OUTPUT, "")),
-        context=str(attrs.get(attributes.TASK_CONTEXT, "")),
-        output=str(attrs.get(attributes.TASK_OUTPUT, "")),
-        llm_calls=sum(1 for r in under if _is_llm(r)),
-        tool_calls=tools,
-        thoughts=[t for t in thoughts if t],
-        failures=_failures([task, *under]),
-    )
+def _label(value: Any) -> str | None:
+    """A label attribute as text, None when absent."""
+    return None if value is None else str(value)

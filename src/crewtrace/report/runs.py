@@ -1,0 +1,207 @@
+"""``crewtrace runs``: the executions in an OTLP-JSON-lines file or in Jaeger, newest first, filtered.
+
+Each run is summarised by the same ``summarize_run`` as ``crewtrace summary``, so their numbers agree by
+construction.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from crewtrace.report.records import SpanRecord, json_chunks, records_from_otlp
+from crewtrace.report.render import money, ms, summary_data, when
+from crewtrace.report.summary import Summary, run_roots, summarize_run
+
+STATUSES = ("completed", "failed")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DEFAULT_LIMIT = 20
+JAEGER_SEARCH_DEPTH = 1000  # traces asked of Jaeger per service (its newest first)
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# The fields of a summary that a run's row carries (`runs --json`): the same values as `summary --json`.
+RUN_FIELDS = (
+    "trace_id",
+    "span_id",
+    "crew",
+    "kind",
+    "status",
+    "start_ns",
+    "end_ns",
+    "duration_s",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "total_tokens",
+    "requests",
+    "unpriced_requests",
+    "tool_calls",
+    "cost_usd",
+    "session_id",
+    "user_id",
+    "tags",
+    "metadata",
+)
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs to show: all of them match a filter left as None."""
+
+    session: str | None = None
+    user: str | None = None
+    status: str | None = None  # "completed" | "failed"
+    since_ns: int | None = None  # runs that started at or after this time
+    limit: int = DEFAULT_LIMIT
+
+    def matches(self, run: Summary) -> bool:
+        """Whether ``run`` passes every filter set."""
+        return (
+            (self.session is None or run.session_id == self.session)
+            and (self.user is None or run.user_id == self.user)
+            and (self.status is None or run.status == self.status)
+            and (self.since_ns is None or run.start_ns >= self.since_ns)
+        )
+
+
+def _bad(option: str, value: str, accepted: str) -> ValueError:
+    return ValueError(f"crewtrace runs: {option} {value!r} is not valid: give {accepted}")
+
+
+def parse_since(value: str, now: float | None = None) -> int:
+    """``--since``: an ISO date or date and time (local time unless it has an offset) or a duration back from
+    now (30s, 30m, 2h, 7d, 1w), as nanoseconds since the epoch."""
+    text = value.strip()
+    duration = _DURATION.fullmatch(text)
+    if duration:
+        seconds = int(duration.group(1)) * _UNIT_SECONDS[duration.group(2)]
+        return int(((time.time() if now is None else now) - seconds) * 1e9)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _bad(
+            "--since", value, "an ISO date or date and time (2025-11-02, 2025-11-02T14:30) or a duration (30m, 2h, 7d)"
+        ) from None
+    aware = moment if moment.tzinfo is not None else moment.astimezone()  # no offset: local time
+    return (aware - _EPOCH) // timedelta(microseconds=1) * 1000  # exact: no float rounding
+
+
+def make_filter(
+    session: str | None, user: str | None, status: str | None, since: str | None, limit: str | int | None
+) -> RunFilter:
+    """The filter from the command line's values; a one-line ValueError naming the option for a bad one."""
+    if status is not None and status not in STATUSES:
+        raise _bad("--status", status, " or ".join(STATUSES))
+    count = DEFAULT_LIMIT
+    if limit is not None:
+        try:
+            count = int(limit)
+        except ValueError:
+            count = 0
+        if count < 1:
+            raise _bad("--limit", str(limit), "a whole number of runs, 1 or more")
+    return RunFilter(session, user, status, None if since is None else parse_since(since), count)
+
+
+def all_runs(records: Sequence[SpanRecord]) -> list[Summary]:
+    """Every run in ``records``, summarised, newest first."""
+    by_trace: dict[str, list[SpanRecord]] = {}
+    for record in records:
+        by_trace.setdefault(record.trace_id, []).append(record)
+    runs = [summarize_run(by_trace[root.trace_id], root) for root in run_roots(records)]
+    return sorted(runs, key=lambda run: run.start_ns, reverse=True)
+
+
+def select(records: Sequence[SpanRecord], where: RunFilter) -> list[Summary]:
+    """The runs in ``records`` that pass ``where``, newest first, at most ``where.limit``."""
+    return [run for run in all_runs(records) if where.matches(run)][: where.limit]
+
+
+def _get(url: str, timeout: float) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", errors="replace")
+    except (urllib.error.URLError, OSError) as exc:
+        raise ValueError(f"cannot reach Jaeger at {url.split('/api/')[0]}: {exc}") from None
+
+
+def fetch_jaeger_runs(
+    base_url: str, since_ns: int | None = None, service: str | None = None, timeout: float = 30.0
+) -> list[SpanRecord]:
+    """The spans of the newest traces in Jaeger (query API v3: ``/api/v3/services``, then ``/api/v3/traces``
+    per service, started since ``since_ns``, at most JAEGER_SEARCH_DEPTH traces per service)."""
+    base = base_url.rstrip("/")
+    if service is None:
+        status, body = _get(f"{base}/api/v3/services", timeout)
+        if status != 200:
+            raise ValueError(f"Jaeger at {base_url} answered {status} for its services")
+        services = sorted(json.loads(body).get("services") or [])
+    else:
+        services = [service]
+    start = datetime.fromtimestamp((since_ns or 0) / 1e9, UTC)
+    end = datetime.now(UTC) + timedelta(days=1)  # a little ahead: clocks differ
+    seen: dict[tuple[str, str], SpanRecord] = {}
+    for name in services:
+        query = urllib.parse.urlencode(
+            {
+                "query.service_name": name,
+                "query.start_time_min": start.isoformat().replace("+00:00", "Z"),
+                "query.start_time_max": end.isoformat().replace("+00:00", "Z"),
+                "query.num_traces": JAEGER_SEARCH_DEPTH,
+            }
+        )
+        status, body = _get(f"{base}/api/v3/traces?{query}", timeout)
+        if status == 404:  # "No traces found"
+            continue
+        if status != 200:
+            raise ValueError(f"Jaeger at {base_url} answered {status} for the traces of service {name!r}")
+        for chunk in json_chunks(body):
+            for record in records_from_otlp(chunk.get("result", chunk)):
+                seen[(record.trace_id, record.span_id)] = record  # a trace of several services comes back twice
+    return list(seen.values())
+
+
+def run_data(run: Summary) -> dict[str, Any]:
+    """One run's row as data: the summary's own values (``summary --json``) for RUN_FIELDS."""
+    data = summary_data(run)
+    return {key: data[key] for key in RUN_FIELDS}
+
+
+def runs_json(runs: Sequence[Summary]) -> str:
+    """The runs as a JSON array, newest first."""
+    return json.dumps([run_data(run) for run in runs], indent=2, ensure_ascii=False)
+
+
+def render_runs(runs: Sequence[Summary]) -> str:
+    """The runs as a table, newest first (start in local time)."""
+    if not runs:
+        return "no runs match"
+    header = ("start", "crew / flow", "status", "time", "tokens", "requests", "cost", "session", "user", "trace id")
+    rows = [
+        (
+            when(run.start_ns),
+            run.crew,
+            run.status,
+            ms(run.duration_s),
+            str(run.total_tokens),
+            str(run.requests),
+            money(run.cost_usd),
+            run.session_id or "-",
+            run.user_id or "-",
+            run.trace_id,
+        )
+        for run in runs
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(line.format(*row).rstrip() for row in [header, *rows])
