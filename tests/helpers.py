@@ -9,6 +9,7 @@ from crewai import Agent, Crew, Process, Task
 from crewai.flow.flow import Flow, listen, start
 from crewai.tools import BaseTool
 
+import crewtrace
 from crewtrace.demo.crew import NotebookTool
 from crewtrace.offline_llm import OfflineLLM
 
@@ -106,3 +107,19 @@ def outline(records: Sequence[TreeNode]) -> list[str]:
     for root in sorted((r for r in records if r.parent_id not in ids), key=lambda r: r.start_ns):
         walk(root, 0)
     return lines
+
+
+def record_parallel_run(path: Any, llm: OfflineLLM) -> None:
+    """A crew with two parallel tasks, a tool, a failing tool and a final task, written to ``path``."""
+    handle = crewtrace.instrument(exporter="file", file_path=str(path))
+    researcher = Agent(role="Researcher", goal="g", backstory="b", llm=llm, tools=[NotebookTool()])
+    prober = Agent(role="Prober", goal="g", backstory="b", llm=llm, tools=[BrokenTool()])
+    writer = Agent(role="Writer", goal="g", backstory="b", llm=llm)
+    tasks = [
+        Task(name="research", description="Research tracing.", expected_output="facts", agent=researcher),
+        Task(name="probe", description="Probe the backend.", expected_output="x", agent=prober, async_execution=True),
+        Task(name="check", description="Check the notes.", expected_output="x", agent=writer, async_execution=True),
+        Task(name="write", description="Write the note.", expected_output="a note", agent=writer),
+    ]
+    Crew(name="recorded", agents=[researcher, prober, writer], tasks=tasks).kickoff()
+    handle.shutdown()

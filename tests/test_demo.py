@@ -81,6 +81,16 @@ def test_demo_file_option(subprocess_env, tmp_path):
     assert len(list(read_otlp_json_lines(path))) == len(EXPECTED_TREE)
 
 
+def test_demo_report_option_writes_the_runs_page_and_says_where(subprocess_env, tmp_path):
+    done = run_demo(subprocess_env, tmp_path, "--file", str(tmp_path / "demo.jsonl"), "--report", "site")
+    assert done.returncode == 0, done.stderr
+    index = (tmp_path / "site" / "index.html").resolve()
+    assert re.search(rf"^\s*Report\s+{re.escape(str(index))}$", done.stdout, re.MULTILINE), done.stdout
+    (page,) = (tmp_path / "site" / "runs").glob(f"{trace_id_of(done.stdout)}-*.html")
+    html = page.read_text(encoding="utf-8")
+    assert "Execution summary" in html and "execute_task research" in html
+
+
 def test_demo_rejects_a_bad_endpoint_in_one_line(subprocess_env, tmp_path):
     done = run_demo(subprocess_env, tmp_path, "--endpoint", "not a url")
     assert done.returncode == 2

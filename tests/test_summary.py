@@ -15,7 +15,6 @@ from crewai import Agent, Crew, Task
 import crewtrace
 from crewtrace import crewai_releases
 from crewtrace.cli import EXIT_BROKEN_PIPE, main
-from crewtrace.demo.crew import NotebookTool
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.report.records import read_otlp_file
 from crewtrace.report.summary import resolve_trace_id, run_roots
@@ -23,34 +22,18 @@ from crewtrace.setup.exporters import spans_to_otlp_json
 from crewtrace.usage.pricing import PriceTable
 from crewtrace.usage.tokens import normalize_usage
 from tests import crewai_fixes
-from tests.helpers import BrokenTool, analyst_crew
+from tests.helpers import BrokenTool, analyst_crew, record_parallel_run
 from tests.local_http import LocalHTTPServer, QuietHandler
 
 CREWTRACE = str(Path(sys.executable).with_name("crewtrace"))
 SECTIONS = ("Execution summary", "Tasks and agents", "Final output", "Timeline", "Failure points")
 
 
-def _run_recorded(path, llm: OfflineLLM) -> None:
-    """A crew with two parallel tasks, a tool, a failing tool and a final task, written to ``path``."""
-    handle = crewtrace.instrument(exporter="file", file_path=str(path))
-    researcher = Agent(role="Researcher", goal="g", backstory="b", llm=llm, tools=[NotebookTool()])
-    prober = Agent(role="Prober", goal="g", backstory="b", llm=llm, tools=[BrokenTool()])
-    writer = Agent(role="Writer", goal="g", backstory="b", llm=llm)
-    tasks = [
-        Task(name="research", description="Research tracing.", expected_output="facts", agent=researcher),
-        Task(name="probe", description="Probe the backend.", expected_output="x", agent=prober, async_execution=True),
-        Task(name="check", description="Check the notes.", expected_output="x", agent=writer, async_execution=True),
-        Task(name="write", description="Write the note.", expected_output="a note", agent=writer),
-    ]
-    Crew(name="recorded", agents=[researcher, prober, writer], tasks=tasks).kickoff()
-    handle.shutdown()
-
-
 @pytest.fixture
 def recorded(tmp_path) -> tuple[str, OfflineLLM]:
     path = tmp_path / "traces.jsonl"
     llm = OfflineLLM(model="gpt-4o-mini", provider="openai")
-    _run_recorded(path, llm)
+    record_parallel_run(path, llm)
     return str(path), llm
 
 

@@ -1,4 +1,4 @@
-"""The ``crewtrace`` command line: ``demo``, ``summary`` and ``runs``."""
+"""The ``crewtrace`` command line: ``demo``, ``summary``, ``runs`` and ``report``."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run an offline demo crew and show its trace")
     demo.add_argument("--endpoint", help="OTLP endpoint to export to (default: OTEL_* settings or localhost)")
     demo.add_argument("--file", dest="file_path", help="write the trace to this OTLP-JSON-lines file instead")
+    demo.add_argument("--report", metavar="DIR", help="also write the run as a web page into DIR (crewtrace report)")
     summary = commands.add_parser(
         "summary",
         help="show one crew run as CrewAI's Traces page does",
@@ -47,6 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--since", help="only runs started since: an ISO date/time, or a duration back (30m, 2h, 7d)")
     runs.add_argument("--limit", help="at most this many runs (default 20)")
     runs.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
+    report = commands.add_parser(
+        "report",
+        help="write the runs as a static web site (index and one page per run)",
+        description="Write every run in an OTLP-JSON-lines file or in Jaeger as a self-contained static site.",
+    )
+    _source(report)
+    report.add_argument("--service", help="with --jaeger: only this service's traces (default: every service)")
+    report.add_argument("--since", help="only runs started since: an ISO date/time, or a duration back (30m, 2h, 7d)")
+    report.add_argument("--out", default="crewtrace-report", help="the directory to write (default: crewtrace-report)")
     return parser
 
 
@@ -94,6 +104,24 @@ def _runs(args: argparse.Namespace) -> str:
     return runs_json(chosen) if args.json else render_runs(chosen)
 
 
+def _report(args: argparse.Namespace) -> str:
+    from pathlib import Path
+
+    from crewtrace.report.runs import all_runs, fetch_jaeger_runs, parse_since
+    from crewtrace.report.site import write_site
+
+    if args.service and not args.jaeger:
+        raise ValueError("crewtrace report: --service goes with --jaeger")
+    since = None if args.since is None else parse_since(args.since)
+    records = fetch_jaeger_runs(args.jaeger, since, args.service) if args.jaeger else _read_file("report", args.file)
+    runs = [run for run in all_runs(records) if since is None or run.start_ns >= since]
+    try:
+        index = write_site(runs, Path(args.out))
+    except OSError as exc:
+        raise ValueError(f"crewtrace report: cannot write {args.out}: {exc.strerror or exc}") from None
+    return f"crewtrace report: {len(runs)} runs; open {index.resolve()}"
+
+
 def _quiet_broken_pipe() -> int:
     """The reader went away (``crewtrace runs f | head``): stop quietly, as command-line tools do."""
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -107,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from crewtrace.demo.run import run_demo
 
-            run_demo(sys.stdout, endpoint=args.endpoint, file_path=args.file_path)
+            run_demo(sys.stdout, endpoint=args.endpoint, file_path=args.file_path, report_dir=args.report)
         else:
-            print(_summary(args) if args.command == "summary" else _runs(args))
+            print({"summary": _summary, "runs": _runs, "report": _report}[args.command](args))
         sys.stdout.flush()
     except BrokenPipeError:
         return _quiet_broken_pipe()

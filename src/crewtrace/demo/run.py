@@ -57,8 +57,11 @@ def choose_export(endpoint: str | None, file_path: str | None) -> dict[str, str]
     return {"exporter": "file", "file_path": os.path.abspath("crewtrace-traces.jsonl")}
 
 
-def run_demo(out: TextIO, endpoint: str | None = None, file_path: str | None = None) -> DemoResult:
-    """Run the demo crew once, export its trace, and write the summary to ``out``."""
+def run_demo(
+    out: TextIO, endpoint: str | None = None, file_path: str | None = None, report_dir: str | None = None
+) -> DemoResult:
+    """Run the demo crew once, export its trace, and write the summary to ``out`` (and the run's web page to
+    ``report_dir``, if given)."""
     for key, value in _CREWAI_ENV.items():
         os.environ.setdefault(key, value)
     os.environ.setdefault("CREWAI_STORAGE_DIR", tempfile.mkdtemp(prefix="crewtrace-demo-"))
@@ -92,6 +95,12 @@ def run_demo(out: TextIO, endpoint: str | None = None, file_path: str | None = N
     elif not flushed:
         where += " (export timed out)"
     extra = {"Exported to": where}
+    if report_dir:
+        from pathlib import Path
+
+        from crewtrace.report.site import write_site
+
+        extra["Report"] = str(write_site([summary], Path(report_dir)).resolve())
     text = render_text(summary, extra)
     out.write(text + "\n")
     return DemoResult(summary.trace_id, handle.destinations, text)

@@ -1,0 +1,64 @@
+"""``crewtrace report``: the runs as a self-contained static site, the open equivalent of CrewAI's Traces page.
+
+``index.html`` lists every run, newest first; ``runs/<trace id>-<span id>.html`` is one run's page
+(run_page.py). Pages hold their stylesheet inline and load nothing else: they open from disk and from any
+static server, with no network. Every number comes from the same summaries as ``crewtrace summary``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from importlib import resources
+from pathlib import Path
+
+from crewtrace.report.render import money, ms, when
+from crewtrace.report.run_page import run_page
+from crewtrace.report.summary import Summary
+
+
+def stylesheet() -> str:
+    """The report's CSS, shipped beside this module."""
+    return resources.files("crewtrace.report").joinpath("site.css").read_text(encoding="utf-8")
+
+
+def page_name(run: Summary) -> str:
+    """A run's page, relative to the site's root (a trace may hold more than one run)."""
+    return f"runs/{run.trace_id}-{run.span_id}.html"
+
+
+def index_page(runs: Sequence[Summary], css: str) -> str:
+    """The runs list: start, crew or flow, status, time, tokens, requests, cost, session, user, trace id."""
+    rows = "".join(
+        f'<tr data-trace="{escape(run.trace_id)}"><td>{escape(when(run.start_ns))}</td>'
+        f'<td><a href="{escape(page_name(run))}">{escape(run.crew)}</a></td>'
+        f'<td class="status-{run.status}">{run.status}</td><td class="num">{escape(ms(run.duration_s))}</td>'
+        f'<td class="num">{run.total_tokens:,}</td><td class="num">{run.requests}</td>'
+        f'<td class="num">{escape(money(run.cost_usd))}</td><td>{escape(run.session_id or "-")}</td>'
+        f"<td>{escape(run.user_id or '-')}</td><td><code>{escape(run.trace_id)}</code></td></tr>"
+        for run in runs
+    )
+    names = ("Start", "Crew / flow", "Status", "Time", "Tokens", "Requests", "Cost", "Session", "User", "Trace id")
+    header = "".join(
+        f'<th class="{"num" if name in ("Time", "Tokens", "Requests", "Cost") else ""}">{name}</th>' for name in names
+    )
+    body = f"<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>" if runs else "<p>No runs.</p>"
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Runs · crewtrace</title>'
+        f"<style>{css}</style></head><body><header><h1>Runs</h1>"
+        f'<div class="sub">{len(runs)} crew and flow executions, newest first</div></header>'
+        f'<main><section id="runs">{body}</section></main>'
+        "<footer>Made by crewtrace from the runs' spans.</footer></body></html>"
+    )
+
+
+def write_site(runs: Sequence[Summary], out: Path) -> Path:
+    """Write the site for ``runs`` (newest first, as ``runs.all_runs`` gives them) into ``out``, created if
+    needed; returns index.html."""
+    css = stylesheet()
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    for run in runs:
+        (out / page_name(run)).write_text(run_page(run, css), encoding="utf-8")
+    index = out / "index.html"
+    index.write_text(index_page(runs, css), encoding="utf-8")
+    return index
