@@ -193,3 +193,11 @@ def test_runs_from_jaeger_equal_the_runs_of_the_same_file(jaeger, fresh_global_p
     assert json.loads(capsys.readouterr().out)["span_id"] == gamma["span_id"]
     assert main(["summary", "--jaeger", base, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["crew"] == "delta"
+    # crewtrace report: the site made from Jaeger is the site made from the file, page for page.
+    assert main(["report", str(path), "--out", str(tmp_path / "from-file")]) == 0
+    assert main(["report", "--jaeger", base, "--service", service, "--out", str(tmp_path / "from-jaeger")]) == 0
+    pages = {p.relative_to(tmp_path / "from-file") for p in (tmp_path / "from-file").rglob("*.html")}
+    assert len(pages) == len(from_file) + 1
+    assert pages == {p.relative_to(tmp_path / "from-jaeger") for p in (tmp_path / "from-jaeger").rglob("*.html")}
+    for page in pages:
+        assert (tmp_path / "from-jaeger" / page).read_text() == (tmp_path / "from-file" / page).read_text(), page
