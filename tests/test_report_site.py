@@ -84,6 +84,27 @@ def test_the_index_lists_every_run_newest_first_with_the_numbers_of_runs(site, b
     page.close()
 
 
+def test_every_run_page_has_the_numbers_of_its_summary(site, browser, capsys):
+    for run in _json(capsys, "runs", str(site / "traces.jsonl"), "--limit", "100"):
+        data = _json(capsys, "summary", str(site / "traces.jsonl"), "--trace-id", run["trace_id"])
+        page = browser.open(_page_of(site, run["trace_id"]))
+        labels, values = page.locator(".card .label"), page.locator(".card .value")
+        cards = dict(zip(labels.all_inner_texts(), values.all_inner_texts(), strict=True))
+        assert cards == {
+            "Total tokens": f"{data['total_tokens']:,}",
+            "Prompt tokens": f"{data['input_tokens']:,}",
+            "Completion tokens": f"{data['output_tokens']:,}",
+            "Cached prompt tokens": f"{data['cached_input_tokens']:,}",
+            "Requests": f"{data['requests']:,}",
+            "Tool calls": f"{data['tool_calls']:,}",
+            "Execution time": ms(data["duration_s"]),
+            "Estimated cost": money(data["cost_usd"]),
+        }, data["crew"]
+        statuses = page.locator("#tasks tbody td:nth-child(5)").all_inner_texts()
+        assert statuses == [t["status"] for t in data["tasks"]]
+        page.close()
+
+
 def test_a_run_page_shows_every_section_with_the_summarys_numbers(site, browser, capsys):
     run = _run(capsys, site, "recorded")
     data = _json(capsys, "summary", str(site / "traces.jsonl"), "--trace-id", run["trace_id"])
