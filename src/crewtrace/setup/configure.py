@@ -13,15 +13,17 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
 from crewtrace.instrumentor import CrewAIInstrumentor
@@ -38,6 +40,41 @@ DEFAULT_SERVICE_NAME = "crewai"
 
 _lock = threading.Lock()
 _active: Instrumentation | None = None
+
+
+class _Slot(SpanProcessor):
+    """crewtrace's one place in a TracerProvider, added once: instrument() fills it, shutdown() empties it. The
+    SDK cannot take a processor out of a provider, so each instrument/shutdown cycle would leave one in it."""
+
+    def __init__(self) -> None:
+        self.processors: tuple[BoundedBatchSpanProcessor, ...] = ()
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        for processor in self.processors:
+            processor.on_start(span, parent_context=parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        for processor in self.processors:
+            processor.on_end(span)
+
+    def shutdown(self) -> None:
+        for processor in self.processors:
+            processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return all([processor.force_flush(timeout_millis) for processor in self.processors])
+
+
+_slots: weakref.WeakKeyDictionary[TracerProvider, _Slot] = weakref.WeakKeyDictionary()
+
+
+def _slot_in(provider: TracerProvider) -> _Slot:
+    """The provider's crewtrace slot, added to it the first time (call with ``_lock`` held)."""
+    slot = _slots.get(provider)
+    if slot is None:
+        slot = _slots[provider] = _Slot()
+        provider.add_span_processor(slot)
+    return slot
 
 
 @dataclass
@@ -68,17 +105,24 @@ class Instrumentation:
             if self._closed:
                 return
             self._closed = True
+            atexit.unregister(self.shutdown)  # else every handle ever made would live until exit
             if CrewAIInstrumentor().is_instrumented_by_opentelemetry:  # not when crewai was unsupported
                 CrewAIInstrumentor().uninstrument()
             deadline = time.monotonic() + self.shutdown_timeout  # one budget for all of it
             # Local exporters first: an unreachable collector must not use up the time a file needs.
             for processor in sorted(self.processors, key=lambda p: not p.local):
                 processor.shutdown_within(deadline - time.monotonic())
+            slot = _slots.get(self.tracer_provider)
+            if slot is not None:
+                slot.processors = tuple(p for p in slot.processors if p not in self.processors)
             if any(p.hopeless for p in self.processors):
                 for exporter in self.metric_exporters:  # the same endpoint: abort its retries up front
                     exporter.shutdown(timeout_millis=0)
             if self.meter_provider is not None:
-                self.meter_provider.shutdown(timeout_millis=max(deadline - time.monotonic(), 0.1) * 1000)
+                try:
+                    self.meter_provider.shutdown(timeout_millis=max(deadline - time.monotonic(), 0.1) * 1000)
+                except Exception as exc:  # noqa: BLE001 - it raises when a reader ran out of time
+                    logger.debug("crewtrace: MeterProvider shutdown raised %r", exc)
             if _active is self:
                 _active = None
 
@@ -217,7 +261,8 @@ def _setup(values: dict[str, Any], sources: dict[str, str], arguments: dict[str,
             target=target,
             max_request_size=values["max_request_size"] if name == "otlp" else None,
         )
-        provider.add_span_processor(processor)
+        slot = _slot_in(provider)
+        slot.processors = (*slot.processors, processor)
         handle.processors.append(processor)
         handle.destinations.append(where)
         if target is not None:

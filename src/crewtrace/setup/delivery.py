@@ -4,8 +4,9 @@
 - each batch is split so that no export request exceeds ``max_request_size`` bytes (request_size.py);
 - every span not delivered is counted by reason and each reason logged once (losses.py), and
   ``force_flush()`` returns False when something it flushed was lost;
-- shutdown takes at most ``shutdown_timeout`` seconds: then the exporter is shut down, which aborts its
-  retries. When nothing listens at a local endpoint, it does not wait at all.
+- shutdown takes at most ``shutdown_timeout`` seconds and starts no thread: then the exporter is shut down,
+  which aborts its retries, and what it was still exporting is counted as lost. When nothing listens at a local
+  endpoint, it does not wait at all.
 """
 
 from __future__ import annotations
@@ -55,9 +56,13 @@ class _CountingExporter(SpanExporter):
         self._closed: Failure | None = None
         self.hopeless: Failure | None = None  # the endpoint was found unusable: ask it again before each export
         self._closing = threading.Event()
+        self._in_flight = 0  # spans inside the real exporter's export(): counted by close() if it comes first
+        self._sealed = False  # shutdown has counted every span not handed over yet as not sent
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         with self._lock:
+            if self._sealed:  # a worker that outlived shutdown: these spans were counted as not sent
+                return SpanExportResult.FAILURE
             self.handed += len(spans)
         runs = request_size.split(spans, self.max_size) if self.max_size else [spans]
         result = SpanExportResult.SUCCESS
@@ -74,14 +79,31 @@ class _CountingExporter(SpanExporter):
         if self.hopeless is not None and not self._back_within_timeout():
             self.losses.lost(len(run), self._closed or self.hopeless)
             return SpanExportResult.FAILURE
+        with self._lock:
+            closed = self._closed
+            if closed is None:
+                self._in_flight += len(run)
+        if closed is not None:  # closed while the endpoint was being asked
+            self.losses.lost(len(run), closed)
+            return SpanExportResult.FAILURE
         EXPORTER_LOGS.begin()
         result = SpanExportResult.FAILURE
+        raised: Failure | None = None
         try:
             result = self.inner.export(run)
         except Exception as exc:  # noqa: BLE001 - an exporter must report failure, not raise into the SDK
+            # SDK 1.34's HTTP exporter lets the requests exception out (a timeout, a refused connection);
+            # newer ones log it, where EXPORTER_LOGS reads it.
             logger.debug("crewtrace: exporter raised %r", exc)
+            raised = losses.from_status(exc)
         finally:
-            seen = EXPORTER_LOGS.end()
+            seen = EXPORTER_LOGS.end() or raised
+            with self._lock:
+                abandoned = self._closed is not None  # close() came meanwhile and counted this run as lost
+                if not abandoned:
+                    self._in_flight -= len(run)
+        if abandoned:
+            return SpanExportResult.FAILURE
         if result is not SpanExportResult.SUCCESS:
             failure = self._diagnose(seen)
             self.losses.lost(len(run), failure)
@@ -121,16 +143,26 @@ class _CountingExporter(SpanExporter):
         return seen
 
     def close(self, why: Failure = _ABORTED) -> None:
-        """Shut the real exporter down (once): aborts its retries, so a pending export returns soon."""
+        """Shut the real exporter down (once) without waiting for it: aborts its retries, and the spans it is
+        still exporting are counted as lost now, not whenever its export returns."""
         with self._lock:
             if self._closed is not None:
                 return
             self._closed = why
+            abandoned, self._in_flight = self._in_flight, 0
         self._closing.set()
+        self.losses.lost(abandoned, why)
         try:
-            self.inner.shutdown()
+            _shut_down_now(self.inner)
         except Exception as exc:  # noqa: BLE001
             logger.debug("crewtrace: exporter shutdown raised %r", exc)
+
+    def seal(self) -> int:
+        """Shutdown counts what was never handed over as not sent: from now on nothing more is handed over.
+        Returns how many spans were."""
+        with self._lock:
+            self._sealed = True
+            return self.handed
 
     @property
     def closed(self) -> Failure | None:
@@ -142,6 +174,26 @@ class _CountingExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self.inner.force_flush(timeout_millis)
+
+
+def _shut_down_now(exporter: SpanExporter) -> None:
+    """Shut an exporter down without waiting for the export it may be in: closing is what cancels that export."""
+    if "timeout_millis" in inspect.signature(exporter.shutdown).parameters:
+        exporter.shutdown(timeout_millis=0)
+        return
+    try:
+        from opentelemetry.exporter.otlp.proto.grpc.exporter import OTLPExporterMixin
+    except ImportError:  # grpc not installed
+        exporter.shutdown()
+        return
+    if isinstance(exporter, OTLPExporterMixin):
+        # SDK 1.34's gRPC span exporter takes no timeout, and the shutdown it calls waits 30 s for the export in
+        # flight before it closes the channel (1.42 closes it at once). Not waiting, 1.34 releases the lock that
+        # export holds (opentelemetry-python#3398): the export then ends in a RuntimeError, which _export_run
+        # catches.
+        OTLPExporterMixin.shutdown(exporter, timeout_millis=0)
+    else:
+        exporter.shutdown()
 
 
 class BoundedBatchSpanProcessor(BatchSpanProcessor):
@@ -163,6 +215,7 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         self._shutdown_timeout = shutdown_timeout
         self._ended = 0
         self._ended_lock = threading.Lock()
+        self._stopping = False
         self._reported = False
         EXPORTER_LOGS.install()
         super().__init__(self._counting)
@@ -174,9 +227,11 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
 
     def undelivered(self) -> tuple[int, int]:
         """(spans the exporter lost, spans pushed out of the full queue or left in it) so far."""
+        return self.losses.total(), max(self._ended_count() - self._counting.handed, 0)
+
+    def _ended_count(self) -> int:
         with self._ended_lock:
-            ended = self._ended
-        return self.losses.total(), max(ended - self._counting.handed, 0)
+            return self._ended
 
     def found_unusable(self, failure: Failure) -> None:
         """Setup found the endpoint unusable (nothing listening, the other protocol): exports ask it again first."""
@@ -199,41 +254,54 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         self.shutdown_within(self._shutdown_timeout)
 
     def shutdown_within(self, seconds: float) -> None:
-        """Flush and stop; after ``seconds`` the exporter is shut down, aborting retries to a dead collector."""
+        """Flush and stop, once; after ``seconds`` the exporter is shut down, aborting retries to a dead collector.
+        Never raises: it runs in the user's code and at exit."""
+        with self._ended_lock:
+            if self._stopping:  # the TracerProvider's own exit handler comes after crewtrace's
+                return
+            self._stopping = True
+        deadline = time.monotonic() + max(seconds, 0.0)
         self.losses.quiet = True
-        target = self._counting.target
-        if target is not None and (losses.is_loopback(target.endpoint, target.protocol) or self.losses.total()):
-            probed = losses.probe(target.endpoint, target.protocol, timeout=0.2)
-            if probed is not None and probed.reason in _HOPELESS:
-                self._counting.close(probed)  # nothing to wait for: what is queued is lost now, not in 5 s
         try:
-            batching = getattr(self, "_batch_processor", None)  # the batcher newer SDKs share between signals
-            if batching is not None and "timeout_millis" in inspect.signature(batching.shutdown).parameters:
-                # It waits for its worker at most that long, then shuts the exporter down (aborting retries):
-                # no thread of crewtrace's own, which Python 3.12 and later refuse to start at exit.
-                batching.shutdown(timeout_millis=max(seconds, 0.0) * 1000)
-            else:
-                self._shutdown_with_timer(seconds)
+            target = self._counting.target
+            if target is not None and (losses.is_loopback(target.endpoint, target.protocol) or self.losses.total()):
+                probed = losses.probe(target.endpoint, target.protocol, timeout=0.2)
+                if probed is not None and probed.reason in _HOPELESS:
+                    self._counting.close(probed)  # nothing to wait for: what is queued is lost now, not in 5 s
+            self._stop_worker(max(deadline - time.monotonic(), 0.0))
+        except Exception as exc:  # noqa: BLE001
+            logger.debug("crewtrace: span processor shutdown raised %r", exc)
         finally:
             self._counting.close()
             self._report()
 
-    def _shutdown_with_timer(self, seconds: float) -> None:
-        """Older SDKs: a timer shuts the exporter down if the processor's own shutdown takes too long."""
-        abort = threading.Timer(max(seconds, 0.0), self._counting.close)
-        abort.daemon = True
-        abort.start()
-        try:
+    def _stop_worker(self, seconds: float) -> None:
+        """Let the SDK's worker export what is queued for at most ``seconds``, then stop waiting for it (a daemon
+        thread: it holds no exit). No thread of crewtrace's own: Python 3.12 and later refuse one at exit."""
+        batching = getattr(self, "_batch_processor", None)  # SDK 1.34: the batcher spans and logs share
+        if batching is not None and "timeout_millis" in inspect.signature(batching.shutdown).parameters:
+            # SDK 1.36: it waits for its worker at most that long, then shuts the exporter down itself.
+            batching.shutdown(timeout_millis=seconds * 1000)
+        elif batching is not None and hasattr(batching, "_worker_thread") and hasattr(batching, "_worker_awaken"):
+            # SDK 1.34 and 1.35: its shutdown() does this, but then waits for the worker without a limit.
+            batching._shutdown = True  # no span comes in; the worker exports what is queued, then ends
+            batching._worker_awaken.set()
+            batching._worker_thread.join(seconds)
+        elif hasattr(self, "worker_thread") and hasattr(self, "condition"):
+            # Before SDK 1.34 the processor had a worker of its own, stopped the same way.
+            self.done = True
+            with self.condition:
+                self.condition.notify_all()
+            self.worker_thread.join(seconds)
+        else:  # a shape not known: the SDK's own shutdown
             super().shutdown()
-        finally:
-            abort.cancel()
 
     def _report(self) -> None:
         if self._reported:
             return
         self._reported = True
         EXPORTER_LOGS.uninstall()
-        _, not_sent = self.undelivered()
+        not_sent = max(self._ended_count() - self._counting.seal(), 0)
         if not_sent:
             self.losses.lost(not_sent, _QUEUE_FULL)
         summary = self.losses.summary()

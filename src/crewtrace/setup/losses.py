@@ -55,8 +55,8 @@ class Failure:
     detail: str = ""
 
 
-def _from_status(code: Any) -> Failure | None:
-    """A gRPC StatusCode or an HTTP status as a Failure."""
+def from_status(code: Any) -> Failure | None:
+    """What a gRPC StatusCode, an HTTP status or an exception from an SDK exporter says went wrong."""
     name = getattr(code, "name", None)
     if name is not None and type(code).__module__.startswith("grpc"):
         if name == "RESOURCE_EXHAUSTED":
@@ -88,30 +88,43 @@ class ExporterLogs(logging.Filter):
         super().__init__()
         self._local = threading.local()
         self._users = 0
+        self._exporting = 0  # exports under way: one that outlived its shutdown still has its records hidden
+        self._attached = False
         self._lock = threading.Lock()
 
     def install(self) -> None:
         with self._lock:
             self._users += 1
-            if self._users == 1:
+            if not self._attached:
+                self._attached = True
                 for name in EXPORTER_LOGGERS:  # first: the SDK's DuplicateFilter would hide repeats from us
                     logging.getLogger(name).filters.insert(0, self)
 
     def uninstall(self) -> None:
+        """One user fewer; the filter comes off when none is left and no export is under way."""
         with self._lock:
             self._users = max(self._users - 1, 0)
-            if self._users == 0:
-                for name in EXPORTER_LOGGERS:
-                    logging.getLogger(name).removeFilter(self)
+            self._detach_if_unused()
+
+    def _detach_if_unused(self) -> None:
+        if self._attached and self._users == 0 and self._exporting == 0:
+            self._attached = False
+            for name in EXPORTER_LOGGERS:
+                logging.getLogger(name).removeFilter(self)
 
     def begin(self) -> None:
         """A crewtrace export starts on this thread."""
         self._local.active = True
         self._local.failure = None
+        with self._lock:
+            self._exporting += 1
 
     def end(self) -> Failure | None:
         """The export ended: the last failure its records showed, if any."""
         self._local.active = False
+        with self._lock:
+            self._exporting = max(self._exporting - 1, 0)
+            self._detach_if_unused()
         return getattr(self._local, "failure", None)
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -119,7 +132,7 @@ class ExporterLogs(logging.Filter):
             return True
         args = record.args if isinstance(record.args, tuple) else ()
         for arg in args:
-            failure = _from_status(arg)
+            failure = from_status(arg)
             if failure is not None:
                 self._local.failure = failure
                 break

@@ -6,6 +6,7 @@ Each OTLP metric exporter is wrapped so that the SDK's retry warnings are read b
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 from urllib.parse import urlparse
@@ -21,6 +22,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 
 from crewtrace.setup.losses import EXPORTER_LOGS
+
+logger = logging.getLogger(__name__)
 
 
 class QuietMetricExporter(MetricExporter):
@@ -41,6 +44,11 @@ class QuietMetricExporter(MetricExporter):
         EXPORTER_LOGS.begin()
         try:
             return self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the SDK's reader would print its traceback
+            # SDK 1.34's gRPC exporter, shut down during an export, raises from it (a closed channel, or the
+            # lock its shutdown released: opentelemetry-python#3398, #4465).
+            logger.debug("crewtrace: metric exporter raised %r", exc)
+            return MetricExportResult.FAILURE
         finally:
             EXPORTER_LOGS.end()
 
@@ -48,13 +56,20 @@ class QuietMetricExporter(MetricExporter):
         return self.inner.force_flush(timeout_millis=timeout_millis)
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        """Shut the real exporter down once; aborts a retry in progress."""
+        """Shut the real exporter down once, within the time given; aborts a retry in progress."""
         if self._closed:
             return
         self._closed = True
+        # The SDK's PeriodicExportingMetricReader passes what is left of its own timeout as ``timeout`` (ms),
+        # not ``timeout_millis``; SDK 1.34's gRPC exporter would otherwise wait 30 s for an export in flight.
+        limit = kwargs.pop("timeout", None)
+        if isinstance(limit, (int, float)):
+            timeout_millis = min(timeout_millis, limit)
         EXPORTER_LOGS.begin()
         try:
-            self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+            self.inner.shutdown(timeout_millis=max(timeout_millis, 0.0), **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            logger.debug("crewtrace: metric exporter shutdown raised %r", exc)
         finally:
             EXPORTER_LOGS.end()
             EXPORTER_LOGS.uninstall()
