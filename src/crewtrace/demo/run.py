@@ -13,8 +13,14 @@ from opentelemetry.sdk.environment_variables import OTEL_SERVICE_NAME
 
 from crewtrace.setup.exporters import configured_endpoint
 
-# CrewAI reads these at import time: no phone-home, no consent prompt, storage out of the user's home.
-_CREWAI_ENV = {"CREWAI_DISABLE_TELEMETRY": "true", "CREWAI_TRACING_ENABLED": "false", "CREWAI_TESTING": "true"}
+# CrewAI reads these at import time: no phone-home, no consent prompt, storage out of the user's home; and
+# litellm (which older crewai imports) would fetch its price map from the internet at import.
+_CREWAI_ENV = {
+    "CREWAI_DISABLE_TELEMETRY": "true",
+    "CREWAI_TRACING_ENABLED": "false",
+    "CREWAI_TESTING": "true",
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+}
 _LOCAL_PORTS = (("grpc", 4317), ("http/protobuf", 4318))
 
 
