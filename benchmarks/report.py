@@ -143,8 +143,8 @@ def write(report: dict[str, Any], docs: Path) -> None:
         "under Scaling are the measure that does not move.",
         "",
         "| workload | variant | spans | CPU ms | wall ms | CPU overhead ms | 95% CI | wall overhead ms "
-        "| CPU µs per span |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| CPU µs per span | OTLP bytes per kickoff |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for workload, table in report["overhead"].items():
         for variant, row in table.items():
@@ -158,6 +158,7 @@ def write(report: dict[str, Any], docs: Path) -> None:
                 _ci(row),
                 _fmt(row["wall_overhead_ms"], 2),
                 _fmt(row["us_per_span"]),
+                _fmt(row.get("otlp_bytes"), 0),
             ]
             lines.append("| " + " | ".join(cells) + " |")
     lines += [

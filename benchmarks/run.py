@@ -47,10 +47,11 @@ DISTRIBUTIONS = {
 
 
 class Sink:
-    """Local OTLP receivers that accept and count spans: gRPC and HTTP on 127.0.0.1."""
+    """Local OTLP receivers that accept and count spans and their OTLP-encoded bytes: gRPC and HTTP on 127.0.0.1."""
 
     def __init__(self) -> None:
         self.spans = 0
+        self.bytes = 0  # OTLP protobuf bytes of every export request received
         self._lock = threading.Lock()
         sink = self
 
@@ -82,8 +83,10 @@ class Sink:
 
     def _count(self, request: Any) -> None:
         n = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+        size = request.ByteSize()
         with self._lock:
             self.spans += n
+            self.bytes += size
 
     def __enter__(self) -> Sink:
         self._grpc.start()
@@ -147,13 +150,21 @@ class Worker:
         Path(self.log.name).unlink(missing_ok=True)
 
 
-def interleaved(workers: Sequence[Worker], command: str, rounds: int, warmup: int) -> dict[str, list[dict]]:
-    """Each round runs every variant once, in a rotated order; the first ``warmup`` rounds are discarded."""
+def interleaved(
+    workers: Sequence[Worker], command: str, rounds: int, warmup: int, sink: Sink | None = None
+) -> dict[str, list[dict]]:
+    """Each round runs every variant once, in a rotated order; the first ``warmup`` rounds are discarded.
+
+    With ``sink``, each outcome also holds the OTLP bytes its kickoff sent: a worker answers only after its
+    export returned, so what the sink received meanwhile is that variant's."""
     results: dict[str, list[dict]] = {w.variant: [] for w in workers}
     for r in range(warmup + rounds):
         order = list(workers[r % len(workers) :]) + list(workers[: r % len(workers)])
         for worker in order:
+            received = sink.bytes if sink is not None else 0
             outcome = worker.run(command)
+            if sink is not None:
+                outcome["bytes"] = sink.bytes - received
             if r >= warmup:
                 results[worker.variant].append(outcome)
     return results
@@ -187,6 +198,7 @@ def overhead(results: dict[str, list[dict]]) -> dict[str, dict[str, Any]]:
             "wall_overhead_ms": wall_diff * 1e3,
             "spans": spans,
             "us_per_span": (cpu_diff * 1e6 / spans) if spans else float("nan"),
+            "otlp_bytes": statistics.median(r.get("bytes", 0) for r in runs),
             "rounds": len(runs),
         }
     return table
@@ -292,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         report["missing"] = [w.variant for w in workers if not w.ready]
         try:
             report["overhead"] = {
-                workload: overhead(interleaved(live, f"run {workload}", rounds[workload], warmup))
+                workload: overhead(interleaved(live, f"run {workload}", rounds[workload], warmup, sink))
                 for workload in ROUNDS
             }
             report["scaling"] = scaling(live, args.quick)
