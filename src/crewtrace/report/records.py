@@ -161,22 +161,33 @@ def read_otlp_file(path: str | os.PathLike[str]) -> list[SpanRecord]:
     return records
 
 
-def fetch_jaeger(base_url: str, trace_id: str, timeout: float = 10.0) -> list[SpanRecord]:
-    """One trace from Jaeger's query API v3 (``GET {base}/api/v3/traces/{trace id}``, OTLP/JSON in ``result``)."""
-    url = f"{base_url.rstrip('/')}/api/v3/traces/{trace_id}"
+def jaeger_get(base_url: str, path: str, timeout: float) -> tuple[int, str]:
+    """GET ``path`` from Jaeger's query API: (status, body); a Jaeger that cannot be reached is a ValueError."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            body = response.read().decode("utf-8")
+        with urllib.request.urlopen(f"{base_url.rstrip('/')}{path}", timeout=timeout) as response:
+            return response.status, response.read().decode("utf-8")
     except urllib.error.HTTPError as exc:
-        raise ValueError(f"Jaeger at {base_url} answered {exc.code} for trace {trace_id}") from None
+        return exc.code, exc.read().decode("utf-8", errors="replace")
     except (urllib.error.URLError, OSError) as exc:
-        raise ValueError(f"cannot reach Jaeger at {base_url}: {exc}") from None
+        raise ValueError(f"cannot reach Jaeger at {base_url.rstrip('/')}: {exc}") from None
+
+
+def jaeger_records(body: str) -> list[SpanRecord]:
+    """The spans of a Jaeger API v3 answer: the gateway streams one {"result": TracesData} object per chunk."""
     records: list[SpanRecord] = []
-    for chunk in json_chunks(body):  # the gateway streams one {"result": TracesData} object per chunk
+    for chunk in json_chunks(body):
         if "error" in chunk:
             raise ValueError(f"Jaeger: {chunk['error'].get('message', chunk['error'])}")
         records.extend(records_from_otlp(chunk.get("result", chunk)))
     return records
+
+
+def fetch_jaeger(base_url: str, trace_id: str, timeout: float = 10.0) -> list[SpanRecord]:
+    """One trace from Jaeger's query API v3 (``GET {base}/api/v3/traces/{trace id}``, OTLP/JSON in ``result``)."""
+    status, body = jaeger_get(base_url, f"/api/v3/traces/{trace_id}", timeout)
+    if status != 200:
+        raise ValueError(f"Jaeger at {base_url} answered {status} for trace {trace_id}")
+    return jaeger_records(body)
 
 
 def json_chunks(body: str) -> list[dict[str, Any]]:

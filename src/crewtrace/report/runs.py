@@ -9,15 +9,13 @@ from __future__ import annotations
 import json
 import re
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from crewtrace.report.records import SpanRecord, json_chunks, records_from_otlp
+from crewtrace.report.records import SpanRecord, jaeger_get, jaeger_records
 from crewtrace.report.render import money, ms, summary_data, when
 from crewtrace.report.summary import Summary, run_roots, summarize_run
 
@@ -125,16 +123,6 @@ def select(records: Sequence[SpanRecord], where: RunFilter) -> list[Summary]:
     return [run for run in all_runs(records) if where.matches(run)][: where.limit]
 
 
-def _get(url: str, timeout: float) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read().decode("utf-8")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode("utf-8", errors="replace")
-    except (urllib.error.URLError, OSError) as exc:
-        raise ValueError(f"cannot reach Jaeger at {url.split('/api/')[0]}: {exc}") from None
-
-
 def fetch_jaeger_runs(
     base_url: str, since_ns: int | None = None, service: str | None = None, timeout: float = 30.0
 ) -> list[SpanRecord]:
@@ -142,7 +130,7 @@ def fetch_jaeger_runs(
     per service, started since ``since_ns``, at most JAEGER_SEARCH_DEPTH traces per service)."""
     base = base_url.rstrip("/")
     if service is None:
-        status, body = _get(f"{base}/api/v3/services", timeout)
+        status, body = jaeger_get(base, "/api/v3/services", timeout)
         if status != 200:
             raise ValueError(f"Jaeger at {base_url} answered {status} for its services")
         services = sorted(json.loads(body).get("services") or [])
@@ -160,14 +148,13 @@ def fetch_jaeger_runs(
                 "query.num_traces": JAEGER_SEARCH_DEPTH,
             }
         )
-        status, body = _get(f"{base}/api/v3/traces?{query}", timeout)
+        status, body = jaeger_get(base, f"/api/v3/traces?{query}", timeout)
         if status == 404:  # "No traces found"
             continue
         if status != 200:
             raise ValueError(f"Jaeger at {base_url} answered {status} for the traces of service {name!r}")
-        for chunk in json_chunks(body):
-            for record in records_from_otlp(chunk.get("result", chunk)):
-                seen[(record.trace_id, record.span_id)] = record  # a trace of several services comes back twice
+        for record in jaeger_records(body):
+            seen[(record.trace_id, record.span_id)] = record  # a trace of several services comes back twice
     return list(seen.values())
 
 
