@@ -86,7 +86,6 @@ RUN_METADATA_PREFIX: Final = "crewai.metadata."  # crewtrace.context(metadata=..
 CREWAI_VERSION: Final = "crewai.version"
 CREW_ID: Final = "crewai.crew.id"
 CREW_KEY: Final = "crewai.crew.key"
-CREW_NAME: Final = "crewai.crew.name"
 CREW_PROCESS: Final = "crewai.crew.process"
 CREW_INPUTS: Final = "crewai.crew.inputs"
 CREW_TASK_COUNT: Final = "crewai.crew.task_count"

@@ -33,10 +33,10 @@ def scope_starting_types() -> frozenset[str]:
     return frozenset(SCOPE_STARTING_EVENTS)
 
 
-# Per context (thread or asyncio task): the spans crewtrace made current, innermost last, with the
-# tokens that restore the context. A context variable, not a thread-local, so that coroutines interleaving
-# on one event loop each see only their own calls.
-_made_current: ContextVar[tuple[tuple[str, object], ...]] = ContextVar("crewtrace_made_current", default=())
+# Per context (thread or asyncio task): the spans crewtrace made current, innermost last, each as (key, unit,
+# the token that restores the context). A context variable, not a thread-local, so that coroutines
+# interleaving on one event loop each see only their own calls.
+_made_current: ContextVar[tuple[tuple[str, str, object], ...]] = ContextVar("crewtrace_made_current", default=())
 
 
 class CrewAIEventHook:
@@ -78,15 +78,17 @@ class CrewAIEventHook:
     def on_event(self, source: Any, event: Any) -> None:
         """Feed one event to the tracker; make LLM and tool spans current in this thread while they run."""
         etype = event.type
-        if etype in event_table.END_EVENTS:
+        if etype in event_table.END_EVENTS and _made_current.get():
             self._restore(getattr(event, "started_event_id", None))
-        self._tracker.handle(source, event)
-        if event_table.START_EVENTS.get(etype) in _CURRENT_UNITS:
-            span = self._tracker.open_span(event.event_id)
-            if span is not None:
-                self._pop_llm_calls()  # an LLM call with no completion event is over once anything else starts
+        span = self._tracker.handle(source, event)
+        if span is not None:
+            unit = event_table.START_EVENTS[etype]
+            if unit in _CURRENT_UNITS:
+                stack = _made_current.get()
+                if stack and stack[-1][1] == event_table.LLM:  # a call with no end event is over once anything starts
+                    stack = _popped_llm_calls(stack)
                 token = otel_context.attach(trace.set_span_in_context(span))
-                _made_current.set((*_made_current.get(), (event.event_id, token)))
+                _made_current.set((*stack, (event.event_id, unit, token)))
 
     def on_llm_response(self, response: Any) -> None:
         """A provider response seen while an LLM call's span is current (see litellm_usage.py)."""
@@ -97,26 +99,30 @@ class CrewAIEventHook:
     def current_llm_call(self) -> str | None:
         """The key of the LLM call running in this context, if crewtrace made its span current."""
         stack = _made_current.get()
-        if stack and self._tracker.unit_of(stack[-1][0]) == event_table.LLM:
+        if stack and stack[-1][1] == event_table.LLM:
             return stack[-1][0]
         return None
 
-    def _restore(self, key: str | None) -> None:
+    @staticmethod
+    def _restore(key: str | None) -> None:
         stack = list(_made_current.get())
-        if key is None or all(k != key for k, _ in stack):
+        if key is None or all(entry[0] != key for entry in stack):
             return
         while stack:
-            k, token = stack.pop()
+            k, _, token = stack.pop()
             _detach(token)
             if k == key:
                 break
         _made_current.set(tuple(stack))
 
-    def _pop_llm_calls(self) -> None:
-        stack = list(_made_current.get())
-        while stack and self._tracker.unit_of(stack[-1][0]) == event_table.LLM:
-            _detach(stack.pop()[1])
-        _made_current.set(tuple(stack))
+
+def _popped_llm_calls(stack: tuple[tuple[str, str, object], ...]) -> tuple[tuple[str, str, object], ...]:
+    """``stack`` without the LLM calls on its top, their contexts restored."""
+    entries = list(stack)
+    while entries and entries[-1][1] == event_table.LLM:
+        _detach(entries.pop()[2])
+    _made_current.set(tuple(entries))
+    return tuple(entries)
 
 
 def _detach(token: Any) -> None:

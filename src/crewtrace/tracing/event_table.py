@@ -125,7 +125,7 @@ MARK_EVENTS: dict[str, MarkBuilder] = {
 # A streamed chunk of an LLM answer: the first one marks the LLM span, the others are only counted.
 CHUNK_EVENT = "llm_stream_chunk"
 
-_FLOW_EVENTS = frozenset(
+FLOW_EVENTS = frozenset(
     {
         "flow_started",
         "flow_finished",
@@ -137,9 +137,19 @@ _FLOW_EVENTS = frozenset(
 )
 
 
+# What the tracker does with each event type: one lookup per event.
+START, END, MARK = "start", "end", "mark"
+ROUTES: dict[str, str] = {
+    **dict.fromkeys(START_EVENTS, START),
+    **dict.fromkeys(END_EVENTS, END),
+    **dict.fromkeys(MARK_EVENTS, MARK),
+    CHUNK_EVENT: MARK,
+}
+
+
 def is_internal(source: Any, event: Any) -> bool:
     """Events of CrewAI's own flows (the agent executor runs as a Flow): scopes, not spans of their own."""
-    if getattr(event, "type", None) not in _FLOW_EVENTS:
+    if getattr(event, "type", None) not in FLOW_EVENTS:
         return False
     return type(source).__module__.startswith("crewai.")
 

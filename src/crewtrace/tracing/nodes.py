@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
 from crewtrace.run_context import RunLabels
@@ -19,7 +21,7 @@ class Root:
     key: str
     open_keys: set[str] = field(default_factory=set)
     keys: list[str] = field(default_factory=list)  # every span and alias of the run, forgotten when it ends
-    task_ids: list[str] = field(default_factory=list)
+    tasks: list[Any] = field(default_factory=list)  # a crew's tasks, in order (for crewai.task.index)
     failure_type: str | None = None
     labels: RunLabels | None = None  # the crewtrace.context last seen in the run
     label_attributes: dict[str, Any] = field(default_factory=dict)  # and what it puts on a span
@@ -52,6 +54,13 @@ class Node:
     totals: Totals | None = None  # any other span: the LLM calls beneath it
     closed: bool = False  # its span has ended; what arrives from beneath later goes further up
     other: Any = None  # an LLM call: the span another instrumentation made for it (other_llm_spans.OtherSpan)
+    _context: Context | None = None  # the context with this span current, made once for all its children
+
+    def context(self) -> Context:
+        """A context in which this node's span is the current span: its children's parent."""
+        if self._context is None:
+            self._context = trace.set_span_in_context(self.span)
+        return self._context
 
     def receiver(self) -> Node | None:
         """Where this span's totals go when it closes: its nearest ancestor still open (normally the parent;

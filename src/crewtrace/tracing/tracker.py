@@ -20,20 +20,20 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, Span, SpanKind
 
 from crewtrace import attributes, crewai_releases, run_context
 from crewtrace.tracing import event_table
 from crewtrace.tracing.builders import llm as llm_builders
 from crewtrace.tracing.builders.common import SpanError, SpanStart
 from crewtrace.tracing.content import ContentPolicy
+from crewtrace.tracing.endings import MAX_HOPS, depth, record_error, stale_end, timestamp_ns
+from crewtrace.tracing.event_order import Backlog, Waiting, remember
 from crewtrace.tracing.metrics import CrewMetrics
 from crewtrace.tracing.nodes import Node, Root
 from crewtrace.tracing.other_instrumentations import span_made_elsewhere
@@ -44,29 +44,10 @@ from crewtrace.usage.tokens import Usage
 
 logger = logging.getLogger(__name__)
 
-_MAX_ALIAS_HOPS = 256
 _MAX_NOTICES = 256  # distinct warnings one tracker logs at most
 # The keys of the traces begun during the innermost kickoff in this context (see SpanTracker.run_scope).
 _run_roots: ContextVar[list[str] | None] = ContextVar("crewtrace_run_roots", default=None)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def timestamp_ns(event: Any) -> int:
-    """An event's own timestamp in Unix nanoseconds (exact to the microsecond CrewAI records)."""
-    ts = getattr(event, "timestamp", None)
-    if not isinstance(ts, datetime):
-        return time.time_ns()
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    delta = ts - _EPOCH
-    return ((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds) * 1_000
-
-
-@dataclass
-class _Waiting:
-    source: Any
-    event: Any
-    ctx: Context  # the emitter's context, for a root that has to wait
+_START, _END, _MARK = event_table.START, event_table.END, event_table.MARK
 
 
 class SpanTracker:
@@ -94,20 +75,21 @@ class SpanTracker:
         self._lock = threading.RLock()
         self._open: dict[str, Node] = {}
         self._closed: OrderedDict[str, Node] = OrderedDict()
-        self._aliases: OrderedDict[str, str | None] = OrderedDict()
-        self._waiting: OrderedDict[str, list[_Waiting]] = OrderedDict()
+        self._backlog = Backlog(memory)
         self._roots: dict[str, Root] = {}
         self._logged: set[str] = set()
 
     # ----------------------------------------------------------------- public
 
-    def handle(self, source: Any, event: Any) -> None:
-        """Feed one CrewAI event. Errors are logged once per kind and swallowed: tracing never breaks a crew."""
+    def handle(self, source: Any, event: Any) -> Span | None:
+        """Feed one CrewAI event; returns the span it started, if it started one. Errors are logged once per
+        kind and swallowed: tracing never breaks a crew."""
         try:
             with self._lock:
-                self._dispatch(source, event, otel_context.get_current())
+                return self._dispatch(source, event, None)
         except Exception as exc:  # noqa: BLE001 - must never reach the crew
             self._fault(exc, "handle a CrewAI event")
+            return None
 
     def settle(self, root_key: str | None) -> None:
         """Close whatever is still open under a finished run, so no span outlives ``kickoff()``.
@@ -136,36 +118,15 @@ class SpanTracker:
         nodes = [self._open[k] for k in root.open_keys if k in self._open]
         now = time.time_ns()
         # Deepest first, so that every parent is closed after its children.
-        for node in sorted(nodes, key=self._depth, reverse=True):
+        for node in sorted(nodes, key=depth, reverse=True):
             if node.key not in self._open:
                 continue
             if node.end_ns is None and node.response_ns is not None:
                 node.end_ns = node.response_ns  # no end event, but the response was seen: it ended then
             elif node.end_ns is None:
                 node.span.set_attribute(attributes.SPAN_INCOMPLETE, True)
-                node.end_ns = self._stale_end(node, now)
+                node.end_ns = stale_end(node, now)
             self._close(node, node.end_ns)
-
-    @staticmethod
-    def _depth(node: Node) -> int:
-        depth = 0
-        while node.parent is not None and depth < _MAX_ALIAS_HOPS:
-            node, depth = node.parent, depth + 1
-        return depth
-
-    @staticmethod
-    def _stale_end(node: Node, now: int) -> int:
-        """When a span whose end never came is over: at its next sibling's start, else at its parent's end."""
-        siblings = node.parent.child_starts if node.parent is not None else []
-        later = [start for start in siblings if start > node.start_ns]
-        if later:
-            return min(later)
-        parent = node.parent
-        while parent is not None:
-            if parent.end_ns is not None:
-                return parent.end_ns
-            parent = parent.parent
-        return now
 
     @contextmanager
     def run_scope(self) -> Iterator[None]:
@@ -211,8 +172,8 @@ class SpanTracker:
             return {
                 "open": len(self._open),
                 "closed": len(self._closed),
-                "aliases": len(self._aliases),
-                "waiting": sum(len(items) for items in self._waiting.values()),
+                "aliases": len(self._backlog.aliases),
+                "waiting": self._backlog.parked(),
             }
 
     def open_span_count(self) -> int:
@@ -222,27 +183,30 @@ class SpanTracker:
 
     # --------------------------------------------------------------- dispatch
 
-    def _dispatch(self, source: Any, event: Any, ctx: Context) -> None:
+    def _dispatch(self, source: Any, event: Any, ctx: Context | None) -> Span | None:
+        """Route one event; ``ctx`` is the emitter's context, read only when a root span needs it."""
         etype = getattr(event, "type", None)
         if not getattr(event, "event_id", None):
             self._log_once(f"noid:{etype}", "crewtrace: ignored a CrewAI %s event without an event_id", etype)
-            return
-        if event_table.is_internal(source, event):
-            if etype in self._transparent or etype in event_table.START_EVENTS:
+            return None
+        route = event_table.ROUTES.get(etype)
+        if etype in event_table.FLOW_EVENTS and event_table.is_internal(source, event):
+            if route == _START or etype in self._transparent:
                 self._alias(event)
-            return  # an internal scope's end: its span never existed
-        if etype in event_table.START_EVENTS:
-            self._start(source, event, ctx)
-        elif etype in event_table.END_EVENTS:
+            return None  # an internal scope's end: its span never existed
+        if route == _START:
+            return self._start(source, event, ctx)
+        if route == _END:
             self._end(source, event, ctx)
-        elif etype in event_table.MARK_EVENTS or etype == event_table.CHUNK_EVENT:
+        elif route == _MARK:
             self._mark(source, event, ctx)
         elif etype in self._transparent:
             self._alias(event)
+        return None
 
     def _alias(self, event: Any) -> None:
         key = event.event_id
-        self._remember(self._aliases, key, event.parent_event_id)
+        self._backlog.alias(key, event.parent_event_id)
         if self._live:
             node, _ = self._resolve(event.parent_event_id)
             if node is not None:
@@ -251,21 +215,22 @@ class SpanTracker:
 
     def _resolve(self, parent_id: str | None) -> tuple[Node | None, str | None]:
         """(parent node, None) when known; (None, missing id) when we must wait; (None, None) for a root."""
-        for _ in range(_MAX_ALIAS_HOPS):
+        aliases = self._backlog.aliases
+        for _ in range(MAX_HOPS):
             if parent_id is None:
                 return None, None
             node = self._open.get(parent_id) or self._closed.get(parent_id)
             if node is not None:
                 return node, None
-            if parent_id not in self._aliases:
+            if parent_id not in aliases:
                 return None, parent_id
-            parent_id = self._aliases[parent_id]
+            parent_id = aliases[parent_id]
         return None, None
 
-    def _start(self, source: Any, event: Any, ctx: Context) -> None:
+    def _start(self, source: Any, event: Any, ctx: Context | None) -> Span | None:
         key = event.event_id
         if key in self._open or key in self._closed:
-            return
+            return None
         parent, missing = self._resolve(event.parent_event_id)
         if self._live and (missing is not None or (parent is not None and parent.root.key not in self._roots)):
             # In emission order a parent is never late: this one is a scope CrewAI left on its stack after an
@@ -273,19 +238,22 @@ class SpanTracker:
             parent, missing = None, None
         if missing is not None:
             self._wait(missing, source, event, ctx)
-            return
-        unit = event_table.START_EVENTS[event.type]
+            return None
+        etype = event.type
+        unit = event_table.START_EVENTS[etype]
         while (
             parent is not None and parent.unit in event_table.LOOKUP_UNITS and unit not in event_table.LOOKUP_CHILDREN
         ):
             parent = parent.parent  # a lookup whose end CrewAI never emitted is still named as the scope
-        attempt = crewai_releases.agent_attempt(source, event) if unit == event_table.AGENT else None
-        if attempt is not None and parent is not None and parent.attempt == attempt and parent.key in self._open:
-            self._end_retried(parent, timestamp_ns(event))
-            parent = parent.parent
+        attempt = None
+        if unit == event_table.AGENT:
+            attempt = crewai_releases.agent_attempt(source, event)
+            if attempt is not None and parent is not None and parent.attempt == attempt and parent.key in self._open:
+                self._end_retried(parent, timestamp_ns(event))
+                parent = parent.parent
         cause = None
-        if parent is not None and (parent.closed or event.type in event_table.BACKGROUND_STARTS):
-            background = event.type in event_table.BACKGROUND_STARTS
+        background = etype in event_table.BACKGROUND_STARTS
+        if parent is not None and (parent.closed or background):
             cause, parent = parent, parent.outlasting(event_table.OUTLASTING_UNITS if background else None)
         if parent is None:
             root = Root(key)
@@ -293,15 +261,16 @@ class SpanTracker:
             run_roots = _run_roots.get()
             if run_roots is not None:
                 run_roots.append(key)
-            parent_ctx = ctx  # the emitter's context: the span current where kickoff() was called
+            # The emitter's context: the span current where kickoff() was called.
+            parent_ctx = ctx if ctx is not None else otel_context.get_current()
+            if unit == event_table.CREW:
+                root.tasks = list(getattr(source, "tasks", None) or ())
         else:
             root = parent.root
-            parent_ctx = trace.set_span_in_context(parent.span)
-        if unit == event_table.CREW and parent is None:
-            root.task_ids = [str(t.id) for t in getattr(source, "tasks", None) or []]
+            parent_ctx = parent.context()
         try:
-            spec = event_table.start_of(unit, source, event, self._policy, self._task_index(root, unit, event))
-            spec = self._labelled(spec, root)
+            task_index = self._task_index(root, event) if unit == event_table.TASK else None
+            spec = self._labelled(event_table.start_of(unit, source, event, self._policy, task_index), root)
         except Exception as exc:  # noqa: BLE001 - a span with less detail beats a hole in the tree
             self._fault(exc, f"describe a {unit} span")
             spec = SpanStart(unit, SpanKind.INTERNAL, {})
@@ -324,13 +293,14 @@ class SpanTracker:
         node = Node(key, unit, span, root, start_ns, parent, attempt=attempt)
         self._accounts.started(node, spec.attributes)
         if parent is not None:
-            parent.child_starts.append(node.start_ns)
-            if parent.key in self._open:
+            parent.child_starts.append(start_ns)
+            if not parent.closed:
                 parent.open_children += 1
         self._open[key] = node
         root.open_keys.add(key)
         root.keys.append(key)
         self._release(key)
+        return span
 
     def _labelled(self, spec: SpanStart, root: Root) -> SpanStart:
         """The span with the labels of the crewtrace.context current where its event was emitted (worked out
@@ -342,23 +312,30 @@ class SpanTracker:
             root.labels, root.label_attributes = labels, labels.span_attributes(self._policy)
         return SpanStart(spec.name, spec.kind, {**spec.attributes, **root.label_attributes})
 
-    def _task_index(self, root: Root, unit: str, event: Any) -> int | None:
-        if unit != event_table.TASK:
-            return None
+    @staticmethod
+    def _task_index(root: Root, event: Any) -> int | None:
+        """The task's 1-based position in its crew: found by identity, else (a copied task) by id."""
         task = getattr(event, "task", None)
+        for index, known in enumerate(root.tasks, 1):
+            if known is task:
+                return index
         task_id = str(getattr(task, "id", "") or getattr(event, "task_id", "") or "")
-        return root.task_ids.index(task_id) + 1 if task_id in root.task_ids else None
+        for index, known in enumerate(root.tasks, 1):
+            if str(getattr(known, "id", "")) == task_id:
+                return index
+        return None
 
-    def _end(self, source: Any, event: Any, ctx: Context) -> None:
+    def _end(self, source: Any, event: Any, ctx: Context | None) -> None:
         key = getattr(event, "started_event_id", None)
+        etype = event.type
         if key is None:
-            self._log_once(f"nostart:{event.type}", "crewtrace: %s event without started_event_id", event.type)
+            self._log_once(f"nostart:{etype}", "crewtrace: %s event without started_event_id", etype)
             return
-        unit = event_table.END_EVENTS[event.type]
+        unit = event_table.END_EVENTS[etype]
         named = self._open.get(key) or self._closed.get(key)
         if named is None:
             if self._live:  # in emission order the start came first, or never will
-                self._log_once(f"nostart:{event.type}", "crewtrace: %s event whose start was never seen", event.type)
+                self._log_once(f"nostart:{etype}", "crewtrace: %s event whose start was never seen", etype)
             else:
                 self._wait(key, source, event, ctx)
             return
@@ -370,8 +347,10 @@ class SpanTracker:
         error = None
         try:
             end_attributes = event_table.end_attributes(unit, event, self._policy)
-            span.set_attributes(end_attributes)
-            error = event_table.error_of(event, self._policy)
+            if end_attributes:
+                span.set_attributes(end_attributes)
+            if etype in event_table.FAILURE_EVENTS or etype == "tool_usage_finished":
+                error = event_table.error_of(event, self._policy)
             if unit == event_table.LLM:
                 self._add_thought(node, event, end_ns)
                 node.usage = Usage.from_attributes(end_attributes) or node.usage  # normalised once, in llm_end
@@ -382,7 +361,7 @@ class SpanTracker:
                 node.root.failure_type = error.error_type
             if unit == event_table.CREW and error.error_type == attributes.ERROR_TYPE_OTHER and node.root.failure_type:
                 error.error_type = node.root.failure_type
-            self._record_error(span, error, end_ns)
+            record_error(span, error, end_ns)
             node.error_type = error.error_type
             if node.parent is not None:
                 node.parent.failed_child = error
@@ -400,12 +379,12 @@ class SpanTracker:
         """The open span an end event closes: the one it names, or, when CrewAI's scope stack slipped (a
         scope whose end was never emitted), the nearest open ancestor of the end event's unit."""
         if named.unit == unit:
-            return named if named.key in self._open else None
+            return None if named.closed else named
         node: Node | None = named.parent
-        for _ in range(_MAX_ALIAS_HOPS):
+        for _ in range(MAX_HOPS):
             if node is None:
                 break
-            if node.unit == unit and node.key in self._open:
+            if node.unit == unit and not node.closed:
                 self._log_once(f"slip:{named.unit}", "crewtrace: a CrewAI %s step never ended", named.unit)
                 return node
             node = node.parent
@@ -415,30 +394,18 @@ class SpanTracker:
         """A failed agent attempt CrewAI retries inside itself (before 1.15.17): it ends, in error, where its
         retry starts, and the retry becomes its sibling, as on later releases."""
         error = node.failed_child or SpanError(attributes.ERROR_TYPE_OTHER, "retried by CrewAI")
-        self._record_error(node.span, error, at_ns)
+        record_error(node.span, error, at_ns)
         node.error_type, node.end_ns = error.error_type, at_ns
         if node.open_children == 0:
             self._close(node, at_ns)
 
-    @staticmethod
-    def _record_error(span: Span, error: SpanError, at_ns: int) -> None:
-        span.set_attribute(attributes.ERROR_TYPE, error.error_type)
-        if error.exception:
-            event_attrs = (
-                {} if error.error_type == attributes.ERROR_TYPE_OTHER else {attributes.EXCEPTION_TYPE: error.error_type}
-            )
-            if error.message is not None:
-                event_attrs[attributes.EXCEPTION_MESSAGE] = error.message
-            span.add_event(attributes.EXCEPTION_EVENT, event_attrs, timestamp=at_ns)
-        span.set_status(Status(StatusCode.ERROR, error.message or error.error_type))
-
-    def _mark(self, source: Any, event: Any, ctx: Context) -> None:
+    def _mark(self, source: Any, event: Any, ctx: Context | None) -> None:
         """A single event inside a span: a span event on the span of its scope (or a streamed chunk count)."""
         node, missing = self._resolve(getattr(event, "parent_event_id", None))
         if missing is not None and not self._live:
             self._wait(missing, source, event, ctx)
             return
-        if node is None or node.key not in self._open:
+        if node is None or node.closed:
             return  # outside any run, or its span already ended: nothing to mark
         at_ns = timestamp_ns(event)
         if event.type != event_table.CHUNK_EVENT:
@@ -467,44 +434,33 @@ class SpanTracker:
         node.closed = True
         node.span.end(end_time=max(end_ns, node.start_ns))
         self._open.pop(node.key, None)
-        self._remember(self._closed, node.key, node)
+        remember(self._closed, node.key, node, self._memory)
         root = node.root
         root.open_keys.discard(node.key)
         if node.key == root.key:
             self._roots.pop(root.key, None)
             if self._live:  # nothing can refer to a finished run any more: forget it (spans included)
+                aliases = self._backlog.aliases
                 for key in root.keys:
                     self._closed.pop(key, None)
-                    self._aliases.pop(key, None)
+                    aliases.pop(key, None)
             return
         parent = node.parent
-        if parent is not None and parent.key in self._open:
+        if parent is not None and not parent.closed:
             parent.open_children -= 1
             if parent.open_children <= 0 and parent.end_ns is not None:
                 self._close(parent, parent.end_ns)
 
     # ---------------------------------------------------------------- waiting
 
-    def _wait(self, key: str, source: Any, event: Any, ctx: Context) -> None:
-        self._waiting.setdefault(key, []).append(_Waiting(source, event, ctx))
-        self._waiting.move_to_end(key)
-        while len(self._waiting) > self._memory:
-            dropped, _ = self._waiting.popitem(last=False)
+    def _wait(self, key: str, source: Any, event: Any, ctx: Context | None) -> None:
+        emitter = ctx if ctx is not None else otel_context.get_current()
+        for dropped in self._backlog.park(key, Waiting(source, event, emitter)):
             self._log_once("dropped", "crewtrace: dropped events waiting for unknown event %s", dropped)
 
     def _release(self, key: str) -> None:
-        if not self._waiting:
-            return  # the usual case, live: nothing ever waits
-        waiting = self._waiting.pop(key, None) or []
-        # Starts before ends: a span whose end was early must see its waiting children open, and wait for them.
-        waiting.sort(key=lambda item: getattr(item.event, "type", None) in event_table.END_EVENTS)
-        for item in waiting:
+        for item in self._backlog.released(key):
             self._dispatch(item.source, item.event, item.ctx)
-
-    def _remember(self, store: OrderedDict[str, Any], key: str, value: Any) -> None:
-        store[key] = value
-        while len(store) > self._memory:
-            store.popitem(last=False)
 
     def _fault(self, exc: BaseException, doing: str) -> None:
         """A bug inside crewtrace (or what it calls): logged once per distinct error, wherever it strikes."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from crewtrace import attributes
 
@@ -29,9 +29,11 @@ _PROMPT = ("prompt_tokens", "prompt_token_count")
 _UNCACHED_INPUT = ("input_tokens", "inputTokens")
 
 
-@dataclass(frozen=True)
-class Usage:
-    """Token counts of one LLM call. ``input_tokens`` includes cached input, as the GenAI conventions define it."""
+class Usage(NamedTuple):
+    """Token counts of one LLM call. ``input_tokens`` includes cached input, as the GenAI conventions define it.
+
+    A named tuple: made for every LLM call, and a tuple is built and compared far more cheaply than a frozen
+    dataclass."""
 
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -42,23 +44,23 @@ class Usage:
     @classmethod
     def from_attributes(cls, attributes: Mapping[str, Any]) -> Usage | None:
         """The usage an LLM span's gen_ai.usage.* attributes hold, or None when they hold none."""
-        usage = cls(*(_int(attributes.get(key)) for key in _ATTRIBUTE_KEYS))
-        return None if usage == cls() else usage
+        usage = cls(*[_int(attributes.get(key)) for key in _ATTRIBUTE_KEYS])
+        return None if usage == _NO_USAGE else usage
 
     def attributes(self) -> dict[str, int]:
         """The gen_ai.usage.* attributes for an LLM span, leaving out counts the provider did not report."""
-        values = (
-            self.input_tokens,
-            self.output_tokens,
-            self.cache_read_input_tokens,
-            self.cache_write_input_tokens,
-            self.reasoning_output_tokens,
-        )
-        return {key: value for key, value in zip(_ATTRIBUTE_KEYS, values, strict=True) if value is not None}
+        return {key: value for key, value in zip(_ATTRIBUTE_KEYS, self, strict=True) if value is not None}
+
+
+_NO_USAGE = Usage()
 
 
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool) or value is None:
+    if value is None:
+        return None
+    if type(value) is int:  # the usual case, first
+        return value
+    if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
@@ -106,7 +108,7 @@ def normalize_usage(usage: Any) -> Usage:
     """Map OpenAI, Anthropic, Gemini, Bedrock, litellm or CrewAI UsageMetrics usage onto :class:`Usage`."""
     data = _as_mapping(usage)
     if not data:
-        return Usage()
+        return _NO_USAGE
     cache_read = _first(data, _CACHE_READ)
     if cache_read is None:
         cache_read = _nested(data, "prompt_tokens_details", "cached_tokens")

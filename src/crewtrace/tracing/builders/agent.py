@@ -22,7 +22,6 @@ def _agent_span(
     attrs: Attributes = {
         attributes.GEN_AI_OPERATION_NAME: attributes.OP_INVOKE_AGENT,
         attributes.GEN_AI_AGENT_NAME: role,
-        attributes.AGENT_ROLE: role,
     }
     put(attrs, attributes.GEN_AI_AGENT_ID, str(agent_id) if agent_id else None)
     model = model_of(llm)
@@ -32,7 +31,7 @@ def _agent_span(
         attrs[attributes.AGENT_TOOLS] = tool_names(tools)
     put_text(attrs, attributes.AGENT_GOAL, goal, policy)
     put_text(attrs, attributes.AGENT_BACKSTORY, backstory, policy)
-    put_text(attrs, attributes.AGENT_TASK_PROMPT, prompt, policy)
+    put_text(attrs, attributes.AGENT_TASK_PROMPT, prompt, policy)  # a standalone agent's messages
     return SpanStart(f"{attributes.OP_INVOKE_AGENT} {role}", SpanKind.INTERNAL, attrs)
 
 
@@ -47,7 +46,7 @@ def agent_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
         getattr(event, "tools", None) or getattr(agent, "tools", None),
         getattr(agent, "goal", None),
         getattr(agent, "backstory", None),
-        getattr(event, "task_prompt", None),
+        None,  # the task prompt repeats the task span's description and context: not stored again
         policy,
     )
 

@@ -17,6 +17,7 @@ from crewtrace import attributes, crewai_releases
 from crewtrace.tracing.content import ContentPolicy, to_text
 
 Attributes = dict[str, AttributeValue]
+_PLAIN = frozenset({str, bool, int, float})  # attribute values as they are (subclasses are checked further)
 
 
 @dataclass
@@ -41,7 +42,7 @@ def put(attrs: Attributes, key: str, value: Any) -> None:
     """Set an attribute only when there is a value of a type OpenTelemetry accepts."""
     if value is None:
         return
-    if isinstance(value, (str, bool, int, float)):
+    if type(value) in _PLAIN or isinstance(value, (str, bool, int, float)):
         attrs[key] = value
     elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         attrs[key] = list(value)

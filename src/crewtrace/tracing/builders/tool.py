@@ -25,7 +25,9 @@ def tool_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
     }
     put(attrs, attributes.TOOL_ATTEMPT, getattr(event, "run_attempts", None))
     tool_class = getattr(event, "tool_class", None)
-    put(attrs, attributes.TOOL_CLASS, getattr(tool_class, "__name__", tool_class))
+    tool_class = getattr(tool_class, "__name__", tool_class)
+    if tool_class != name:  # CrewAI's events usually name the tool here too: no need to say it twice
+        put(attrs, attributes.TOOL_CLASS, tool_class)
     put_text(attrs, attributes.GEN_AI_TOOL_CALL_ARGUMENTS, getattr(event, "tool_args", None), policy)
     return SpanStart(f"{attributes.OP_EXECUTE_TOOL} {name}", SpanKind.INTERNAL, attrs)
 

@@ -21,7 +21,6 @@ def crew_start(source: Any, event: Any, policy: ContentPolicy) -> SpanStart:
     attrs: Attributes = {
         attributes.GEN_AI_OPERATION_NAME: attributes.OP_INVOKE_WORKFLOW,
         attributes.GEN_AI_WORKFLOW_NAME: name,
-        attributes.CREW_NAME: name,
     }
     put(attrs, attributes.CREW_ID, str(getattr(source, "id", "")) or None)
     put(attrs, attributes.CREW_KEY, getattr(source, "key", None))
