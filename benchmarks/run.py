@@ -1,10 +1,10 @@
 """The benchmark harness: ``python -m benchmarks.run [--quick] [--write]`` (see ``./scripts/bench``).
 
 1. Overhead per kickoff of each variant against no instrumentation, workers interleaved round by round,
-   medians of paired differences, spans emitted and overhead per span.
-2. Listener cost per CrewAI event kind.
-3. Export throughput of crewtrace's default pipeline to local OTLP gRPC and HTTP receivers.
-4. Scaling of the overhead with crew size.
+   medians of paired differences, spans emitted, LLM calls made, OTLP bytes sent, overhead per span.
+2. Scaling of the overhead with crew size, and crowds: 16 crews kicked off at once on threads.
+3. Listener cost per CrewAI event kind, in CPU time and in bytecode instructions (crewtrace's own, the SDK's).
+4. Repeated text in crewtrace's spans; export throughput of its default pipeline (information only).
 5. Memory per in-flight crew, and memory over a long life (10,000 kickoffs in one process).
 Results go to stdout, and with ``--write`` to docs/benchmarks.md and docs/benchmarks.png.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import random
 import statistics
@@ -31,7 +32,7 @@ from typing import Any
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from benchmarks.listener_cost import instructions_per_event, per_event_cost
+from benchmarks.listener_cost import demo_instructions, floor_instructions, instructions_per_event, per_event_cost
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ("none", "crewtrace", "sdk_floor", "openinference", "openinference_events", "openllmetry")
@@ -39,6 +40,8 @@ ALTERNATIVES = ("openinference", "openinference_events", "openllmetry")
 # Measured rounds per workload (full run): a kickoff's CPU time varies by ~10% between rounds on this kind of
 # machine, so a median paired difference of a few ms needs on the order of a hundred rounds.
 ROUNDS = {"demo": 150, "twenty_tasks": 30, "hierarchical": 100}
+CROWD = (16, "demo")  # crews kicked off at once, and their workload
+CROWD_ROUNDS = 80
 DISTRIBUTIONS = {
     "crewtrace": "crewtrace",
     "openinference": "openinference-instrumentation-crewai",
@@ -135,6 +138,8 @@ class Worker:
         if result is None:
             tail = Path(self.log.name).read_text(errors="replace")[-2000:]
             raise RuntimeError(f"{self.variant} worker died on {command!r}; its log ends:\n{tail}")
+        if result.get("errors"):
+            raise RuntimeError(f"{self.variant} worker failed {command!r}: {result['errors'][:3]}")
         return result
 
     def close(self) -> None:
@@ -179,17 +184,36 @@ def median_ci(values: Sequence[float], resamples: int = 2000) -> tuple[float, fl
     return medians[int(resamples * 0.025)], medians[int(resamples * 0.975) - 1]
 
 
+def ratio_ci(numerator: Sequence[float], denominator: Sequence[float], resamples: int = 2000) -> tuple[float, float]:
+    """A 95% bootstrap interval of median(numerator) / median(denominator), the two resampled independently."""
+    draw = random.Random(0)
+    ratios = []
+    for _ in range(resamples):
+        below = statistics.median(draw.choices(denominator, k=len(denominator)))
+        above = statistics.median(draw.choices(numerator, k=len(numerator)))
+        ratios.append(above / below if below > 0 else math.inf)
+    ratios.sort()
+    return ratios[int(resamples * 0.025)], ratios[int(resamples * 0.975) - 1]
+
+
+def cpu_diffs(results: dict[str, list[dict]], variant: str) -> list[float]:
+    """CPU seconds ``variant`` took more than ``none`` in each round."""
+    return [r["cpu"] - b["cpu"] for r, b in zip(results[variant], results["none"], strict=True)]
+
+
 def overhead(results: dict[str, list[dict]]) -> dict[str, dict[str, Any]]:
     """Per variant: median CPU and wall per kickoff, median paired difference to ``none`` with its 95%
-    confidence interval, spans, and CPU per span."""
+    confidence interval, spans, LLM calls, OTLP bytes (per kickoff and per LLM call), and CPU per span."""
     base = results["none"]
     table = {}
     for variant, runs in results.items():
-        diffs = [r["cpu"] - b["cpu"] for r, b in zip(runs, base, strict=True)]
+        diffs = cpu_diffs(results, variant)
         cpu_diff = statistics.median(diffs)
         low, high = median_ci(diffs)
         wall_diff = statistics.median(r["wall"] - b["wall"] for r, b in zip(runs, base, strict=True))
         spans = statistics.median(r["spans"] for r in runs)
+        calls = statistics.median(r.get("llm_calls", 0) for r in runs)
+        sent = statistics.median(r.get("bytes", 0) for r in runs)
         table[variant] = {
             "cpu_ms": statistics.median(r["cpu"] for r in runs) * 1e3,
             "wall_ms": statistics.median(r["wall"] for r in runs) * 1e3,
@@ -198,7 +222,9 @@ def overhead(results: dict[str, list[dict]]) -> dict[str, dict[str, Any]]:
             "wall_overhead_ms": wall_diff * 1e3,
             "spans": spans,
             "us_per_span": (cpu_diff * 1e6 / spans) if spans else float("nan"),
-            "otlp_bytes": statistics.median(r.get("bytes", 0) for r in runs),
+            "otlp_bytes": sent,
+            "llm_calls": calls,
+            "bytes_per_llm_call": sent / calls if calls else float("nan"),
             "rounds": len(runs),
         }
     return table
@@ -269,9 +295,38 @@ def scaling(workers: Sequence[Worker], quick: bool) -> list[dict[str, Any]]:
         table = overhead(interleaved(pair, f"scaled {tasks} {calls}", rounds, 1))["crewtrace"]
         rows.append({"tasks": tasks, "calls": calls, **table})
     for row, counted in zip(rows, instructions_per_event(grid), strict=True):
-        row["instructions_per_event"] = counted["per_event"]
-        row["instructions_per_span"] = counted["per_span"]
+        for unit in ("event", "span"):
+            for owner in ("", "_own", "_sdk"):
+                row[f"instructions_per_{unit}{owner}"] = counted[f"per_{unit}{owner}"]
     return rows
+
+
+def crowds(workers: Sequence[Worker], single: dict[str, list[dict]], quick: bool, sink: Sink) -> dict[str, Any]:
+    """crewtrace's CPU overhead per kickoff when CROWD crews run at once on threads, against its overhead for one
+    crew alone (``single``: the same workload's rounds of this run), with the ratio and its 95% interval."""
+    crews, workload = CROWD
+    pair = [w for w in workers if w.variant in ("none", "crewtrace")]
+    if len(pair) < 2 or "crewtrace" not in single:
+        return {}
+    results = interleaved(pair, f"crowd {crews} {workload}", 2 if quick else CROWD_ROUNDS, 1 if quick else 3, sink)
+    row = overhead(results)["crewtrace"]
+    per_kickoff = [d / crews for d in cpu_diffs(results, "crewtrace")]
+    alone = cpu_diffs(single, "crewtrace")
+    low, high = median_ci(per_kickoff)
+    solo_low, solo_high = median_ci(alone)
+    ratio = statistics.median(per_kickoff) / statistics.median(alone) if statistics.median(alone) > 0 else math.inf
+    return {
+        "crews": crews,
+        "workload": workload,
+        "rounds": row["rounds"],
+        "crowd": row,
+        "per_kickoff_ms": statistics.median(per_kickoff) * 1e3,
+        "per_kickoff_ci_ms": (low * 1e3, high * 1e3),
+        "single_ms": statistics.median(alone) * 1e3,
+        "single_ci_ms": (solo_low * 1e3, solo_high * 1e3),
+        "ratio": ratio,
+        "ratio_ci": ratio_ci(per_kickoff, alone),
+    }
 
 
 def versions() -> dict[str, str]:
@@ -303,17 +358,18 @@ def main(argv: list[str] | None = None) -> int:
         live = [w for w in workers if w.ready]
         report["missing"] = [w.variant for w in workers if not w.ready]
         try:
-            report["overhead"] = {
-                workload: overhead(interleaved(live, f"run {workload}", rounds[workload], warmup, sink))
-                for workload in ROUNDS
-            }
+            raw = {w: interleaved(live, f"run {w}", rounds[w], warmup, sink) for w in ROUNDS}
+            report["overhead"] = {workload: overhead(results) for workload, results in raw.items()}
             report["scaling"] = scaling(live, args.quick)
+            report["crowds"] = crowds(live, raw[CROWD[1]], args.quick, sink)
         finally:
             for worker in workers:
                 worker.close()
         report["listener"] = per_event_cost(repeats=3 if args.quick else 30)
+        report["instructions"] = {"demo": demo_instructions(), "sdk_floor": floor_instructions("demo")}
         report["throughput"] = throughput(sink, args.quick)
     report["export_costs"] = export_costs()
+    report["span_checks"] = _json_of("benchmarks.span_checks")
     report["memory"] = memory(args.quick)
     report["long_life"] = long_life(args.quick)
     print(json.dumps(report, indent=2))

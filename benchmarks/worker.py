@@ -6,8 +6,9 @@ Variants: ``none`` (no instrumentation), ``crewtrace``, ``openinference`` and ``
 crewtrace made for that workload (recorded once, same names, attributes and events) replayed through the
 SDK alone, the lower bound of what any tracer emitting that tree pays. Each exports through the SDK's batching
 processor and OTLP/gRPC exporter to the driver's receiver. The driver sends one command per line on stdin
-(``run WORKLOAD`` or ``scaled TASKS CALLS``); the worker answers one JSON line: CPU seconds (all threads of
-the process, the export thread included), wall seconds, and spans emitted, for one kickoff and its export.
+(``run WORKLOAD``, ``scaled TASKS CALLS`` or ``crowd N WORKLOAD``: N crews kicked off at once on N threads);
+the worker answers one JSON line: CPU seconds (all threads of the process, the export thread included), wall
+seconds, spans emitted and LLM calls made, for the kickoff(s) and their export.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
+from typing import Any
 
 from benchmarks.isolation import environment
 
@@ -28,6 +31,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from benchmarks.workloads import WORKLOADS, scaled
+
+CROWD_TIMEOUT = 600.0  # seconds a crowd of kickoffs may take, all together
 
 
 class Counter(SpanProcessor):
@@ -88,6 +93,39 @@ def replay(tracer: trace.Tracer, spans: list[ReadableSpan]) -> None:
         made[old.context.span_id].end(end_time=old.end_time)
 
 
+def llm_calls(crew: Any) -> int:
+    """LLM calls a finished kickoff made: the successful requests of each distinct LLM of the crew.
+    (CrewOutput.token_usage counts an LLM shared by several agents once per agent.)"""
+    llms = {id(a.llm): a.llm for a in [*crew.agents, getattr(crew, "manager_agent", None)] if a is not None}
+    manager = getattr(crew, "manager_llm", None)
+    if manager is not None and not isinstance(manager, str):
+        llms[id(manager)] = manager
+    return sum(llm.get_token_usage_summary().successful_requests for llm in llms.values() if llm is not None)
+
+
+def crowd(crews: list[Any]) -> list[str]:
+    """Kicks ``crews`` off at the same moment, one thread each, and waits for all (bounded); the errors."""
+    start = threading.Barrier(len(crews) + 1, timeout=CROWD_TIMEOUT)
+    errors: list[str] = []
+
+    def run(crew: Any) -> None:
+        try:
+            start.wait()
+            crew.kickoff()
+        except Exception as error:  # noqa: BLE001 - reported to the driver, which fails the run
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=run, args=(crew,), daemon=True) for crew in crews]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    deadline = time.monotonic() + CROWD_TIMEOUT
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0.0))
+    errors += [f"{thread.name} still running after {CROWD_TIMEOUT} s" for thread in threads if thread.is_alive()]
+    return errors
+
+
 def main() -> None:
     variant, endpoint = sys.argv[1], sys.argv[2]
     provider = TracerProvider()
@@ -104,17 +142,23 @@ def main() -> None:
         words = line.split()
         if not words or words[0] == "quit":
             break
-        crew = WORKLOADS[words[1]]() if words[0] == "run" else scaled(int(words[1]), int(words[2]))
+        if words[0] == "crowd":
+            crews = [WORKLOADS[words[2]]() for _ in range(int(words[1]))]
+        else:
+            crews = [WORKLOADS[words[1]]() if words[0] == "run" else scaled(int(words[1]), int(words[2]))]
         if variant == "sdk_floor" and words[0] == "run" and words[1] not in floors:
             floors[words[1]] = recorded_spans(words[1])
         before = counter.count
         cpu, wall = time.process_time(), time.perf_counter()
-        crew.kickoff()
+        errors = crowd(crews) if words[0] == "crowd" else []
+        if words[0] != "crowd":
+            crews[0].kickoff()
         if variant == "sdk_floor" and words[0] == "run":
             replay(tracer, floors[words[1]])
         processor.force_flush(30_000)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        print(json.dumps({"cpu": cpu, "wall": wall, "spans": counter.count - before}), flush=True)
+        answer = {"cpu": cpu, "wall": wall, "spans": counter.count - before, "llm_calls": sum(map(llm_calls, crews))}
+        print(json.dumps({**answer, "errors": errors} if errors else answer), flush=True)
     provider.shutdown()
 
 
