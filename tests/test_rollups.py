@@ -202,7 +202,7 @@ def test_usage_that_arrives_after_its_parent_closed_still_reaches_the_levels_sti
     )  # after its agent's span ended
     accounts = Accounting(PriceTable.load(), None)
     for node in (early, agent, late, task, crew):
-        accounts.closing(node, 10)
+        accounts.closing(node, 10, {})
         node.closed = True
     assert (agent.totals.input_tokens, agent.totals.requests) == (100, 1)
     assert (task.totals.input_tokens, task.totals.output_tokens, task.totals.requests) == (107, 13, 2)

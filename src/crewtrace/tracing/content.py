@@ -29,11 +29,14 @@ _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/-]{16,}=*")
 SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("sk-", re.compile(r"sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"), REDACTED),  # OpenAI / Anthropic keys
     ("AKIA", re.compile(r"AKIA[0-9A-Z]{16}"), REDACTED),  # AWS access key ids
-    ("gh", re.compile(r"gh[pousr]_[A-Za-z0-9]{36,}"), REDACTED),  # GitHub tokens
+    ("gh", re.compile(r"gh[pousr]_[A-Za-z0-9]{36,}"), REDACTED),  # GitHub tokens (marker: _GITHUB_MARKER)
     ("earer", _BEARER, r"\1" + REDACTED),  # bearer tokens (Bearer, bearer)
     ("EARER", _BEARER, r"\1" + REDACTED),  # (BEARER)
     ("@", re.compile(r"(://[^/\s:@]+:)[^/\s@]+(@)"), r"\1" + REDACTED + r"\2"),  # passwords in URLs
 )
+
+
+_GITHUB_MARKER = re.compile(r"gh[pousr]_")
 
 
 def to_text(value: Any) -> str:
@@ -119,8 +122,16 @@ class ContentPolicy:
 
 def _masked_secrets(text: str) -> str:
     """``text`` with common secrets masked: only the patterns whose marker it holds run."""
-    # The markers of SECRET_PATTERNS, tested inline: most texts hold none, and this is their whole cost.
-    if not ("sk-" in text or "AKIA" in text or "gh" in text or "earer" in text or "EARER" in text or "@" in text):
+    # The markers of SECRET_PATTERNS, tested inline: most texts hold none, and this is their whole cost. GitHub's
+    # is looked for with its underscore: "gh" alone is in every "Thought".
+    if not (
+        "sk-" in text
+        or "AKIA" in text
+        or "earer" in text
+        or "EARER" in text
+        or "@" in text
+        or _GITHUB_MARKER.search(text) is not None
+    ):
         return text
     for marker, pattern, replacement in SECRET_PATTERNS:
         if marker in text:

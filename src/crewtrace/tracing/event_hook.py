@@ -105,7 +105,12 @@ class CrewAIEventHook:
 
     @staticmethod
     def _restore(key: str | None) -> None:
-        stack = list(_made_current.get())
+        current = _made_current.get()
+        if current[-1][0] == key:  # the usual case: the call that ends is the innermost
+            _detach(current[-1][2])
+            _made_current.set(current[:-1])
+            return
+        stack = list(current)
         if key is None or all(entry[0] != key for entry in stack):
             return
         while stack:

@@ -27,23 +27,19 @@ class Root:
     label_attributes: dict[str, Any] = field(default_factory=dict)  # and what it puts on a span
 
 
-@dataclass(slots=True)
 class Node:
-    """One span, keyed by the event_id of the CrewAI event that started it."""
+    """One span, keyed by the event_id of the CrewAI event that started it.
 
-    key: str
-    unit: str
-    span: Span
-    root: Root
-    start_ns: int
-    parent: Node | None = None
+    A plain class whose rarely set fields are class-level defaults: one is made per span, and a dataclass's
+    ``__init__`` would assign all twenty of them every time."""
+
     open_children: int = 0
     end_ns: int | None = None  # set when the end event arrived but the span waits for open children
-    child_starts: list[int] = field(default_factory=list)
     error_type: str | None = None
     failed_child: SpanError | None = None  # the last child that ended in error
     attempt: tuple[str, str] | None = None  # an agent span: (agent id, task id); see crewai_releases.agent_attempt
-    dims: dict[str, Any] = field(default_factory=dict)  # the span's attributes that metrics are split by
+    dims: dict[str, Any] | None = None  # the span's attributes that metrics are split by
+    end_attributes: dict[str, Any] | None = None  # from its end event, set on the span as it closes
     # An LLM call's own facts.
     model: str | None = None
     provider: str | None = None
@@ -55,6 +51,28 @@ class Node:
     closed: bool = False  # its span has ended; what arrives from beneath later goes further up
     other: Any = None  # an LLM call: the span another instrumentation made for it (other_llm_spans.OtherSpan)
     _context: Context | None = None  # the context with this span current, made once for all its children
+
+    def __init__(
+        self,
+        key: str,
+        unit: str,
+        span: Span,
+        root: Root,
+        start_ns: int,
+        parent: Node | None = None,
+        *,
+        attempt: tuple[str, str] | None = None,
+        usage: Usage | None = None,
+    ) -> None:
+        self.key, self.unit, self.span, self.root, self.start_ns, self.parent = key, unit, span, root, start_ns, parent
+        self.child_starts: list[int] = []
+        if attempt is not None:
+            self.attempt = attempt
+        if usage is not None:
+            self.usage = usage
+
+    def __repr__(self) -> str:
+        return f"Node({self.unit} {self.key}, closed={self.closed})"
 
     def context(self) -> Context:
         """A context in which this node's span is the current span: its children's parent."""

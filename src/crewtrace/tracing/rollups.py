@@ -45,18 +45,22 @@ class Accounting:
     @staticmethod
     def started(node: Node, attrs: dict[str, Any]) -> None:
         """Keep what the accounts need from a new span's attributes."""
-        node.dims = {k: attrs[k] for k in _METRIC_DIMENSIONS.get(node.unit, ()) if k in attrs}
+        keys = _METRIC_DIMENSIONS.get(node.unit)
+        if keys is not None:  # the units whose metrics are recorded (those calls read node.dims)
+            node.dims = {k: attrs[k] for k in keys if k in attrs}
         if node.unit == event_table.LLM:
             node.model = _str_or_none(attrs.get(attributes.GEN_AI_REQUEST_MODEL))
             node.provider = _str_or_none(attrs.get(attributes.GEN_AI_PROVIDER_NAME))
 
-    def closing(self, node: Node, end_ns: int) -> None:
+    def closing(self, node: Node, end_ns: int, attrs: dict[str, Any]) -> None:
+        """Add up a closing span: what it says of itself goes into ``attrs``, which the tracker sets on the span
+        in one call, with its end event's attributes."""
         seconds = max(end_ns - node.start_ns, 0) / 1e9
         if node.unit == event_table.LLM:
-            self._close_llm(node, seconds, end_ns)
+            self._close_llm(node, seconds, end_ns, attrs)
             return
         if node.totals is not None:
-            node.span.set_attributes(node.totals.attributes())
+            attrs.update(node.totals.attributes())
             # Children close before their parent, so each level hands its sum up once.
             receiver = node.receiver()
             if receiver is not None:
@@ -71,13 +75,13 @@ class Accounting:
         elif node.unit == event_table.CREW:
             metrics.record_run(node.dims, node.error_type)
 
-    def _close_llm(self, node: Node, seconds: float, end_ns: int) -> None:
-        _record_stream(node)
+    def _close_llm(self, node: Node, seconds: float, end_ns: int, attrs: dict[str, Any]) -> None:
+        _record_stream(node, attrs)
         cost = None
         if node.usage is not None and self._prices is not None:
             cost = self._prices.cost(node.model, node.provider, node.usage)
         if cost is not None:
-            node.span.set_attribute(attributes.LLM_COST_USD, cost)
+            attrs[attributes.LLM_COST_USD] = cost
         receiver = node.receiver()
         if receiver is not None:  # the parent hands it on when it closes (closing above)
             if receiver.totals is None:
@@ -108,12 +112,12 @@ def _note_on_parent(node: Node, cost: float | None, end_ns: int) -> None:
     node.recording().span.add_event(attributes.EVENT_LLM_CALL, event, timestamp=end_ns)
 
 
-def _record_stream(node: Node) -> None:
+def _record_stream(node: Node, attrs: dict[str, Any]) -> None:
     """The first streamed chunk as an event, and the time to it and the chunk count as attributes."""
     if node.first_chunk_ns is None:
         return
     target = node.recording()
     target.span.add_event(attributes.EVENT_LLM_FIRST_CHUNK, timestamp=node.first_chunk_ns)
     if target is node:
-        node.span.set_attribute(attributes.LLM_CHUNK_COUNT, node.chunks)
-        node.span.set_attribute(attributes.LLM_TIME_TO_FIRST_CHUNK, max(node.first_chunk_ns - node.start_ns, 0) / 1e9)
+        attrs[attributes.LLM_CHUNK_COUNT] = node.chunks
+        attrs[attributes.LLM_TIME_TO_FIRST_CHUNK] = max(node.first_chunk_ns - node.start_ns, 0) / 1e9

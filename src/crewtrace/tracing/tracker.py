@@ -33,7 +33,7 @@ from crewtrace.tracing.builders import llm as llm_builders
 from crewtrace.tracing.builders.common import SpanError, SpanStart
 from crewtrace.tracing.content import ContentPolicy
 from crewtrace.tracing.endings import MAX_HOPS, depth, record_error, stale_end, timestamp_ns
-from crewtrace.tracing.event_order import Backlog, Waiting, remember
+from crewtrace.tracing.event_order import Backlog, Waiting
 from crewtrace.tracing.metrics import CrewMetrics
 from crewtrace.tracing.nodes import Node, Root
 from crewtrace.tracing.other_instrumentations import span_made_elsewhere
@@ -211,10 +211,14 @@ class SpanTracker:
             node, _ = self._resolve(event.parent_event_id)
             if node is not None:
                 node.root.keys.append(key)
-        self._release(key)
+        if self._backlog.waiting:
+            self._release(key)
 
     def _resolve(self, parent_id: str | None) -> tuple[Node | None, str | None]:
         """(parent node, None) when known; (None, missing id) when we must wait; (None, None) for a root."""
+        node = self._open.get(parent_id) if parent_id is not None else None
+        if node is not None:
+            return node, None  # the usual case: the parent's span is open
         aliases = self._backlog.aliases
         for _ in range(MAX_HOPS):
             if parent_id is None:
@@ -299,7 +303,8 @@ class SpanTracker:
         self._open[key] = node
         root.open_keys.add(key)
         root.keys.append(key)
-        self._release(key)
+        if self._backlog.waiting:
+            self._release(key)
         return span
 
     def _labelled(self, spec: SpanStart, root: Root) -> SpanStart:
@@ -347,13 +352,13 @@ class SpanTracker:
         error = None
         try:
             end_attributes = event_table.end_attributes(unit, event, self._policy)
-            if end_attributes:
-                span.set_attributes(end_attributes)
+            if end_attributes:  # set with the span's totals as it closes, in one call (below, or _close)
+                node.end_attributes = end_attributes
             if etype in event_table.FAILURE_EVENTS or etype == "tool_usage_finished":
                 error = event_table.error_of(event, self._policy)
             if unit == event_table.LLM:
                 self._add_thought(node, event, end_ns)
-                node.usage = Usage.from_attributes(end_attributes) or node.usage  # normalised once, in llm_end
+                node.usage = Usage.of_span(end_attributes) or node.usage  # normalised once, in llm_end
         except Exception as exc:  # noqa: BLE001 - the span still ends, with what could be read
             self._fault(exc, f"read a {unit}'s end")
         if error is not None:
@@ -427,14 +432,20 @@ class SpanTracker:
             node.other = self.other_spans.take(node.key)
             if node.other is None:  # the other instrumentation made no span for this call: crewtrace does
                 node.span = node.span.make_real(self._tracer, node.start_ns)
+        attrs = node.end_attributes or {}
         try:
-            self._accounts.closing(node, end_ns)
+            self._accounts.closing(node, end_ns, attrs)
         except Exception as exc:  # noqa: BLE001 - the span ends even if its accounts could not be made
             self._fault(exc, "add up a span")
+        if attrs:
+            node.span.set_attributes(attrs)
         node.closed = True
         node.span.end(end_time=max(end_ns, node.start_ns))
         self._open.pop(node.key, None)
-        remember(self._closed, node.key, node, self._memory)
+        closed = self._closed
+        closed[node.key] = node
+        if len(closed) > self._memory:  # one in, at most one out
+            closed.popitem(last=False)
         root = node.root
         root.open_keys.discard(node.key)
         if node.key == root.key:

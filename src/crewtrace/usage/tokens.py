@@ -47,6 +47,12 @@ class Usage(NamedTuple):
         usage = cls(*[_int(attributes.get(key)) for key in _ATTRIBUTE_KEYS])
         return None if usage == _NO_USAGE else usage
 
+    @classmethod
+    def of_span(cls, attributes: Mapping[str, Any]) -> Usage | None:
+        """As :meth:`from_attributes`, for attributes made by :meth:`attributes` (already counts or absent)."""
+        usage = cls(*map(attributes.get, _ATTRIBUTE_KEYS))
+        return None if usage == _NO_USAGE else usage
+
     def attributes(self) -> dict[str, int]:
         """The gen_ai.usage.* attributes for an LLM span, leaving out counts the provider did not report."""
         return {key: value for key, value in zip(_ATTRIBUTE_KEYS, self, strict=True) if value is not None}
@@ -104,11 +110,17 @@ def _as_mapping(usage: Any) -> Mapping[str, Any] | None:
     return vars(usage) if hasattr(usage, "__dict__") else None
 
 
+# The plain OpenAI shape, with nothing more: what CrewAI's own LLM classes report on most calls.
+_PLAIN_COUNTS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens"})
+
+
 def normalize_usage(usage: Any) -> Usage:
     """Map OpenAI, Anthropic, Gemini, Bedrock, litellm or CrewAI UsageMetrics usage onto :class:`Usage`."""
-    data = _as_mapping(usage)
+    data = usage if type(usage) is dict else _as_mapping(usage)
     if not data:
         return _NO_USAGE
+    if data.keys() <= _PLAIN_COUNTS:
+        return Usage(_int(data.get("prompt_tokens")), _int(data.get("completion_tokens")))
     cache_read = _first(data, _CACHE_READ)
     if cache_read is None:
         cache_read = _nested(data, "prompt_tokens_details", "cached_tokens")

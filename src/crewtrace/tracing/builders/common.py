@@ -7,8 +7,8 @@ docs/span-model.md documents every name written here.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
@@ -20,13 +20,12 @@ Attributes = dict[str, AttributeValue]
 _PLAIN = frozenset({str, bool, int, float})  # attribute values as they are (subclasses are checked further)
 
 
-@dataclass
-class SpanStart:
-    """Everything needed to open one span."""
+class SpanStart(NamedTuple):
+    """Everything needed to open one span (a named tuple: one is made per span)."""
 
     name: str
     kind: SpanKind
-    attributes: Attributes = field(default_factory=dict)
+    attributes: Attributes
 
 
 @dataclass

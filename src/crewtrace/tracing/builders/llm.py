@@ -71,21 +71,23 @@ def _split(messages: Any) -> tuple[list[Any], list[Any]]:
     return items[:lead], items[lead:]
 
 
-def _clipped_parts(policy: ContentPolicy, parts: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """Parts with their text through the content policy, each at most ``limit`` characters."""
-    clipped = []
+def _clip_parts(policy: ContentPolicy, parts: list[dict[str, Any]], limit: int) -> None:
+    """Put each part's text through the content policy, at most ``limit`` characters (in place: the parts are
+    the builders' own, made for this span)."""
     for part in parts:
         if "content" in part:
             content = policy.text(part["content"], limit)
-            part = {**part, "content": content} if content is not None else {"type": part.get("type", "text")}
-        clipped.append(part)
-    return clipped
+            if content is not None:
+                part["content"] = content
+            else:
+                del part["content"]
 
 
 def _json(
     policy: ContentPolicy, messages: Sequence[Any], convert: Callable[[Any], dict[str, Any]] | None = None
 ) -> str | None:
-    """GenAI messages as JSON that stays valid and within ``max_length``: each part's text is clipped,
+    """GenAI messages (dicts the builders made for this span) as JSON that stays valid and within
+    ``max_length``: each part's text is clipped,
     and the most recent messages are kept, older ones replaced by a note of how many were left out.
     ``convert`` turns a raw message into the GenAI shape; only the messages kept are converted, so a long
     conversation costs no more than the budget."""
@@ -96,10 +98,8 @@ def _json(
     used = 2
     for raw in reversed(messages):
         message = convert(raw) if convert is not None else raw
-        if "parts" in message:
-            message = {**message, "parts": _clipped_parts(policy, message["parts"], max(budget - used, 256))}
-        else:  # a bare part (system instructions)
-            message = _clipped_parts(policy, [message], max(budget - used, 256))[0]
+        limit = max(budget - used, 256)
+        _clip_parts(policy, message.get("parts") or [message], limit)  # no parts: a bare part
         encoded = _ENCODE(message)
         if kept and used + len(encoded) > budget:
             left_out = len(messages) - len(kept)
