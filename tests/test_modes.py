@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 
 import pytest
@@ -33,9 +34,11 @@ class EventCounter:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self._classes = _start_classes()
+        self._lock = threading.Lock()  # the bus runs handlers on a pool: two may count at once
 
     def _handler(self, source, event) -> None:
-        self.counts[event.type] += 1
+        with self._lock:
+            self.counts[event.type] += 1
 
     def __enter__(self) -> EventCounter:
         for cls in self._classes:
