@@ -42,14 +42,8 @@ class Usage(NamedTuple):
     reasoning_output_tokens: int | None = None
 
     @classmethod
-    def from_attributes(cls, attributes: Mapping[str, Any]) -> Usage | None:
-        """The usage an LLM span's gen_ai.usage.* attributes hold, or None when they hold none."""
-        usage = cls(*[_int(attributes.get(key)) for key in _ATTRIBUTE_KEYS])
-        return None if usage == _NO_USAGE else usage
-
-    @classmethod
     def of_span(cls, attributes: Mapping[str, Any]) -> Usage | None:
-        """As :meth:`from_attributes`, for attributes made by :meth:`attributes` (already counts or absent)."""
+        """The usage that gen_ai.usage.* attributes made by :meth:`attributes` hold, or None when they hold none."""
         usage = cls(*map(attributes.get, _ATTRIBUTE_KEYS))
         return None if usage == _NO_USAGE else usage
 
