@@ -44,12 +44,6 @@ class _Recorder:
     def handle(self, source: Any, event: Any) -> None:
         self.events.append((source, event))
 
-    def open_span(self, key: str) -> None:
-        return None
-
-    def unit_of(self, key: str) -> None:
-        return None
-
 
 def record(crews: Sequence[Any] | None = None) -> list[tuple[Any, Any]]:
     """The events of ``crews`` (default: the benchmark workloads) in emission order."""

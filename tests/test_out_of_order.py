@@ -38,12 +38,6 @@ class Recorder:
         with self._lock:
             self.events.append((source, event))
 
-    def open_span(self, key: str) -> None:
-        return None
-
-    def unit_of(self, key: str) -> None:
-        return None
-
 
 class ManagedFlow(Flow):
     """A flow whose method runs a hierarchical crew: flow, method, manager, delegation and coworker events."""

@@ -122,11 +122,10 @@ class CrewAIEventHook:
 
 
 def _popped_llm_calls(stack: tuple[tuple[str, str, object], ...]) -> tuple[tuple[str, str, object], ...]:
-    """``stack`` without the LLM calls on its top, their contexts restored."""
+    """``stack`` without the LLM calls on its top, their contexts restored (the caller sets the new stack)."""
     entries = list(stack)
     while entries and entries[-1][1] == event_table.LLM:
         _detach(entries.pop()[2])
-    _made_current.set(tuple(entries))
     return tuple(entries)
 
 

@@ -154,18 +154,6 @@ class SpanTracker:
         except Exception as exc:  # noqa: BLE001
             self._fault(exc, "read an LLM response")
 
-    def open_span(self, key: str) -> Span | None:
-        """The open span started by event ``key``, if any."""
-        with self._lock:
-            node = self._open.get(key)
-            return node.span if node is not None else None
-
-    def unit_of(self, key: str) -> str | None:
-        """Which unit (crew, task, agent, llm, tool, …) the span of event ``key`` is."""
-        with self._lock:
-            node = self._open.get(key) or self._closed.get(key)
-            return node.unit if node is not None else None
-
     def retained(self) -> dict[str, int]:
         """How much the tracker holds: open spans, ended spans and scopes it still remembers, parked events."""
         with self._lock:
