@@ -13,7 +13,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
@@ -111,16 +111,22 @@ class _Owners:
 
     def on_call(self, frame: Any, event: str, arg: Any) -> Any:
         """The global trace function: decides the new frame's owner once and hands it that owner's counter."""
-        owner, walk = None, frame
-        for _ in range(10_000):  # a stack is never deeper; bounded all the same
-            if walk is None:
-                break
-            owner = self._owner_of(walk.f_code.co_filename)
-            if owner is not None:
-                break
-            walk = walk.f_back
+        owner = nearest_owner(frame, self._owner_of)
         frame.f_trace_opcodes = True
         return self._local[owner or "crewtrace"]  # no owner: the replay loop calls crewtrace's listener
+
+
+def nearest_owner(frame: Any, owner_of: Callable[[str], str | None]) -> str | None:
+    """The owner of the nearest frame on ``frame``'s stack whose file has one (``owner_of`` its file name)."""
+    walk = frame
+    for _ in range(10_000):  # a stack is never deeper; bounded all the same
+        if walk is None:
+            return None
+        owner = owner_of(walk.f_code.co_filename)
+        if owner is not None:
+            return owner
+        walk = walk.f_back
+    return None
 
 
 def count(events: Sequence[tuple[Any, Any]]) -> dict[str, Any]:

@@ -62,6 +62,7 @@ def write(report: dict[str, Any], docs: Path) -> None:
                 _fmt(row.get("otlp_bytes"), 0),
             ]
             lines.append("| " + " | ".join(cells) + " |")
+    lines += _kickoff_work(report.get("kickoff_instructions"))
     lines += _bytes(report) + _scaling(report["scaling"]) + _kinds(report.get("instructions"))
     lines += ["", "## Listener cost per event (CPU µs, median)", ""]
     lines += [
@@ -94,6 +95,32 @@ def write(report: dict[str, Any], docs: Path) -> None:
     lines += _long_life(report.get("long_life"), report.get("crowds"))
     (docs / "benchmarks.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     _plot(report, docs / "benchmarks.png")
+
+
+def _kickoff_work(counted: dict[str, Any] | None) -> list[str]:
+    """Bytecode instructions of one whole demo kickoff and its export, per variant (a count that does not move
+    from run to run, unlike the CPU times above)."""
+    if not counted:
+        return []
+    lines = [
+        "",
+        "### Instructions per demo kickoff",
+        "",
+        "The same comparison counted instead of timed: Python bytecode instructions one whole demo kickoff and its",
+        "export execute, in every thread (`benchmarks/kickoff_instructions.py`; the third kickoff of a process,",
+        "the same count on every run). Each instruction belongs to the instrumentation's own package, to",
+        "OpenTelemetry (SDK, OTLP exporter, gRPC and protobuf Python code) or to the rest (CrewAI and the workload);",
+        "library code such as the standard library's belongs to whoever called it. Work done in C (JSON encoding,",
+        "protobuf serialisation, gRPC's core) is not counted.",
+        "",
+        "| variant | instructions per kickoff | added to none | instrumentation's own | OpenTelemetry | rest "
+        "| added per span |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for variant, row in counted.items():
+        cells = [variant, row["total"], row["added"], row["own"], row["sdk"], row["rest"], row["added_per_span"]]
+        lines.append("| " + " | ".join([cells[0], *(_fmt(c, 0) for c in cells[1:])]) + " |")
+    return lines
 
 
 def _long_life(runs: dict[str, Any] | None, crowd: dict[str, Any] | None) -> list[str]:

@@ -3,7 +3,8 @@
 1. Overhead per kickoff of each variant against no instrumentation, workers interleaved round by round,
    medians of paired differences, spans emitted, LLM calls made, OTLP bytes sent, overhead per span.
 2. Scaling of the overhead with crew size, and crowds: 16 crews kicked off at once on threads.
-3. Listener cost per CrewAI event kind, in CPU time and in bytecode instructions (crewtrace's own, the SDK's).
+3. Listener cost per CrewAI event kind, in CPU time and in bytecode instructions (crewtrace's own, the SDK's);
+   bytecode instructions of a whole demo kickoff and its export, per variant.
 4. Repeated text in crewtrace's spans; export throughput of its default pipeline (information only).
 5. Memory per in-flight crew, and memory over a long life (10,000 kickoffs in one process).
 Results go to stdout, and with ``--write`` to docs/benchmarks.md and docs/benchmarks.png.
@@ -329,6 +330,18 @@ def crowds(workers: Sequence[Worker], single: dict[str, list[dict]], quick: bool
     }
 
 
+def kickoff_instructions(variants: Sequence[str], sink: Sink, spans: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Bytecode instructions of one whole demo kickoff and its export per variant, each in a process of its own
+    (benchmarks/kickoff_instructions.py), and what each adds to no instrumentation's, in total and per span."""
+    counted = {v: _json_of("benchmarks.kickoff_instructions", v, sink.grpc_endpoint, "demo") for v in variants}
+    none = counted.get("none", {}).get("total")
+    for variant, row in counted.items():
+        row["added"] = row["total"] - none if none is not None else math.nan
+        made = spans.get(variant, {}).get("spans") or 0
+        row["added_per_span"] = row["added"] / made if made else math.nan
+    return counted
+
+
 def versions() -> dict[str, str]:
     found = {}
     for name in ("crewai", "opentelemetry-sdk", *DISTRIBUTIONS.values()):
@@ -367,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
                 worker.close()
         report["listener"] = per_event_cost(repeats=3 if args.quick else 30)
         report["instructions"] = {"demo": demo_instructions(), "sdk_floor": floor_instructions("demo")}
+        report["kickoff_instructions"] = kickoff_instructions(
+            [w.variant for w in live], sink, report["overhead"]["demo"]
+        )
         report["throughput"] = throughput(sink, args.quick)
     report["export_costs"] = export_costs()
     report["span_checks"] = _json_of("benchmarks.span_checks")

@@ -59,10 +59,11 @@ def _floor(demo: dict[str, Any], ours: dict[str, Any]) -> tuple[str, float]:
 
 
 def _kickoff(
-    ours: dict[str, Any], alts: dict[str, Any], demo: dict[str, Any], tree: int | None
+    ours: dict[str, Any], alts: dict[str, Any], demo: dict[str, Any], tree: int | None, counted: dict[str, Any]
 ) -> tuple[bool | None, str, str]:
     name = min(alts, key=lambda v: alts[v]["cpu_overhead_ms"])
     best = alts[name]
+    counted_floor = _counted_kickoff(counted)
     whole = tree is None or ours["spans"] == tree
     ok = ours["cpu_overhead_ms"] <= best["cpu_overhead_ms"] and whole
     value = (
@@ -81,10 +82,51 @@ def _kickoff(
         f"{fmt(-room, 2)} ms) before any work of crewtrace's own"
     )
     missing = "" if whole else f"The receiver got {fmt(ours['spans'], 0)} spans per kickoff, not the {tree} recorded. "
-    return ok, value, f"{missing}{text} {need}, or the noise of this run resolved (more rounds)."
+    return ok, value, f"{missing}{text} {need}, or the noise of this run resolved (more rounds).{counted_floor}"
 
 
-def _per_span(ours: dict[str, Any], alts: dict[str, Any], demo: dict[str, Any]) -> tuple[bool | None, str, str]:
+def _leanest(counted: dict[str, Any], key: str) -> str | None:
+    """The alternative that adds the fewest instructions (``key``: per kickoff or per span) to a demo kickoff."""
+    alts = [v for v in ALTERNATIVES if v in counted and not math.isnan(counted[v][key])]
+    return min(alts, key=lambda v: counted[v][key]) if alts else None
+
+
+def _counted_kickoff(counted: dict[str, Any]) -> str:
+    """Target 1 in instructions (Instructions per demo kickoff): does the SDK floor alone exceed the leanest
+    alternative's whole overhead?"""
+    name = _leanest(counted, "added")
+    ours, floor, best = (counted.get(v) for v in ("crewtrace", "sdk_floor", name))
+    if not name or not ours or not floor or not best:
+        return ""
+    text = (
+        f" Counted in bytecode instructions (a whole kickoff and its export, every thread; the same on every run), "
+        f"crewtrace adds {fmt(ours['added'], 0)} per demo kickoff ({fmt(ours['own'], 0)} its own, "
+        f"{fmt(ours['sdk'], 0)} OpenTelemetry's), {name} {fmt(best['added'], 0)}, and the SDK alone emitting "
+        f"crewtrace's tree {fmt(floor['added'], 0)}"
+    )
+    if floor["added"] >= best["added"]:
+        return text + (
+            f": the floor alone is above {name}'s whole overhead, so with this SDK the whole tree cannot cost less "
+            "than that partial one, whatever crewtrace's own work."
+        )
+    return text + f": meeting it needs crewtrace's own work down to {fmt(best['added'] - floor['added'], 0)}."
+
+
+def _counted_span(counted: dict[str, Any]) -> str:
+    """Target 2 in instructions per span, against the alternative that adds the fewest per span."""
+    name = _leanest(counted, "added_per_span")
+    ours, floor, best = (counted.get(v) for v in ("crewtrace", "sdk_floor", name))
+    if not name or not ours or not floor or not best:
+        return ""
+    return (
+        f" In instructions per span: crewtrace adds {fmt(ours['added_per_span'], 0)}, half of {name}'s is "
+        f"{fmt(best['added_per_span'] / 2, 0)}, the SDK floor alone {fmt(floor['added_per_span'], 0)}."
+    )
+
+
+def _per_span(
+    ours: dict[str, Any], alts: dict[str, Any], demo: dict[str, Any], counted: dict[str, Any]
+) -> tuple[bool | None, str, str]:
     name = min(alts, key=lambda v: alts[v]["us_per_span"])
     best = alts[name]
     spans = ours["spans"] or 1
@@ -109,7 +151,8 @@ def _per_span(ours: dict[str, Any], alts: dict[str, Any], demo: dict[str, Any]) 
             if floor_span < half
             else "The floor per span is above the limit, so spans must get cheaper to emit (fewer or smaller "
             "attributes) as well as crewtrace's own work smaller."
-        ),
+        )
+        + _counted_span(counted),
     )
 
 
@@ -217,7 +260,8 @@ def targets(report: dict[str, Any]) -> list[str]:
     judged = []
     if ours and alts:
         tree = report.get("span_checks", {}).get("demo", {}).get("spans")
-        judged += [_kickoff(ours, alts, demo, tree), _per_span(ours, alts, demo)]
+        counted = report.get("kickoff_instructions", {})
+        judged += [_kickoff(ours, alts, demo, tree, counted), _per_span(ours, alts, demo, counted)]
     else:
         judged += [(None, "crewtrace or every alternative missing in this run", "")] * 2
     judged += [_work(report), _bytes(report), _crowds(report)]

@@ -126,13 +126,20 @@ def crowd(crews: list[Any]) -> list[str]:
     return errors
 
 
-def main() -> None:
-    variant, endpoint = sys.argv[1], sys.argv[2]
+def pipeline(endpoint: str) -> tuple[TracerProvider, Counter, BatchSpanProcessor]:
+    """Every variant's export path: a provider counting the spans that end, and the SDK's batching processor
+    with the OTLP/gRPC exporter to ``endpoint``."""
     provider = TracerProvider()
     counter = Counter()
     processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True))
     provider.add_span_processor(counter)
     provider.add_span_processor(processor)
+    return provider, counter, processor
+
+
+def main() -> None:
+    variant, endpoint = sys.argv[1], sys.argv[2]
+    provider, counter, processor = pipeline(endpoint)
     floors: dict[str, list[ReadableSpan]] = {}
     if variant != "sdk_floor":
         instrument(variant, provider)
