@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -24,6 +25,19 @@ class BrokenTool(BaseTool):
 
     def _run(self, topic: str) -> str:
         raise ConnectionError(f"backend unreachable for {topic!r}")
+
+
+class BrokenToolAfter(BrokenTool):
+    """A BrokenTool that first waits (at most 10 s) until ``task`` has started: the two tasks then overlap for
+    certain, however the machine schedules their threads."""
+
+    task: Any = None
+
+    def _run(self, topic: str) -> str:
+        deadline = time.monotonic() + 10.0
+        while self.task is not None and self.task.start_time is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return super()._run(topic)
 
 
 def one_task_crew(llm: OfflineLLM, tools: list[Any] | None = None, name: str = "single") -> Crew:
@@ -110,15 +124,17 @@ def outline(records: Sequence[TreeNode]) -> list[str]:
 
 
 def record_parallel_run(path: Any, llm: OfflineLLM) -> None:
-    """A crew with two parallel tasks, a tool, a failing tool and a final task, written to ``path``."""
+    """A crew with two parallel tasks (the first one's failing tool waits for the second to start, so that they
+    overlap), a tool, and a final task, written to ``path``."""
     handle = crewtrace.instrument(exporter="file", file_path=str(path))
     researcher = Agent(role="Researcher", goal="g", backstory="b", llm=llm, tools=[NotebookTool()])
-    prober = Agent(role="Prober", goal="g", backstory="b", llm=llm, tools=[BrokenTool()])
     writer = Agent(role="Writer", goal="g", backstory="b", llm=llm)
+    check = Task(name="check", description="Check the notes.", expected_output="x", agent=writer, async_execution=True)
+    prober = Agent(role="Prober", goal="g", backstory="b", llm=llm, tools=[BrokenToolAfter(task=check)])
     tasks = [
         Task(name="research", description="Research tracing.", expected_output="facts", agent=researcher),
         Task(name="probe", description="Probe the backend.", expected_output="x", agent=prober, async_execution=True),
-        Task(name="check", description="Check the notes.", expected_output="x", agent=writer, async_execution=True),
+        check,
         Task(name="write", description="Write the note.", expected_output="a note", agent=writer),
     ]
     Crew(name="recorded", agents=[researcher, prober, writer], tasks=tasks).kickoff()
