@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opentelemetry.trace import Span, Status, StatusCode
@@ -13,6 +13,9 @@ from crewtrace.tracing.builders.common import SpanError
 from crewtrace.tracing.nodes import Node
 
 MAX_HOPS = 256  # bound on every walk up a tree or an alias chain
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_NAIVE = datetime(1970, 1, 1)  # CrewAI's timestamps are naive: taken as UTC
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def timestamp_ns(event: Any) -> int:
@@ -20,10 +23,8 @@ def timestamp_ns(event: Any) -> int:
     ts = getattr(event, "timestamp", None)
     if not isinstance(ts, datetime):
         return time.time_ns()
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    # A double holds today's Unix time to a quarter of a microsecond: rounding gives back the exact microsecond.
-    return round(ts.timestamp() * 1_000_000) * 1_000
+    # Integer arithmetic on timedeltas: exact, and no intermediate datetime or float.
+    return (ts - (_EPOCH_NAIVE if ts.tzinfo is None else _EPOCH)) // _MICROSECOND * 1_000
 
 
 def record_error(span: Span, error: SpanError, at_ns: int) -> None:

@@ -67,7 +67,8 @@ class CrewAIEventHook:
     def _emit(self, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         result = wrapped(*args, **kwargs)  # stamps event_id, parent_event_id, started_event_id
         try:
-            source, event = _source_and_event(args, kwargs)
+            # CrewAI calls emit(source, event); anything else is read by name.
+            source, event = args if len(args) == 2 and not kwargs else _source_and_event(args, kwargs)
             # Inside OpenTelemetry's suppress_instrumentation() nothing is recorded, as in contrib's instrumentations.
             if getattr(event, "type", None) in self._wanted and is_instrumentation_enabled():
                 self.on_event(source, event)
