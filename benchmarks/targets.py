@@ -85,19 +85,23 @@ def _kickoff(
     return ok, value, f"{missing}{text} {need}, or the noise of this run resolved (more rounds).{counted_floor}"
 
 
-def _leanest(counted: dict[str, Any], key: str) -> str | None:
-    """The alternative that adds the fewest instructions (``key``: per kickoff or per span) to a demo kickoff."""
+def _compared(counted: dict[str, Any], key: str) -> tuple[str, dict, dict, dict] | None:
+    """The alternative that adds the fewest instructions (``key``: per kickoff or per span) to a demo kickoff,
+    with the counted rows of crewtrace, the SDK floor and that alternative; None when one is missing."""
     alts = [v for v in ALTERNATIVES if v in counted and not math.isnan(counted[v][key])]
-    return min(alts, key=lambda v: counted[v][key]) if alts else None
+    if not alts or "crewtrace" not in counted or "sdk_floor" not in counted:
+        return None
+    name = min(alts, key=lambda v: counted[v][key])
+    return name, counted["crewtrace"], counted["sdk_floor"], counted[name]
 
 
 def _counted_kickoff(counted: dict[str, Any]) -> str:
     """Target 1 in instructions (Instructions per demo kickoff): does the SDK floor alone exceed the leanest
     alternative's whole overhead?"""
-    name = _leanest(counted, "added")
-    ours, floor, best = (counted.get(v) for v in ("crewtrace", "sdk_floor", name))
-    if not name or not ours or not floor or not best:
+    compared = _compared(counted, "added")
+    if compared is None:
         return ""
+    name, ours, floor, best = compared
     text = (
         f" Counted in bytecode instructions (a whole kickoff and its export, every thread; the same on every run), "
         f"crewtrace adds {fmt(ours['added'], 0)} per demo kickoff ({fmt(ours['own'], 0)} its own, "
@@ -114,10 +118,10 @@ def _counted_kickoff(counted: dict[str, Any]) -> str:
 
 def _counted_span(counted: dict[str, Any]) -> str:
     """Target 2 in instructions per span, against the alternative that adds the fewest per span."""
-    name = _leanest(counted, "added_per_span")
-    ours, floor, best = (counted.get(v) for v in ("crewtrace", "sdk_floor", name))
-    if not name or not ours or not floor or not best:
+    compared = _compared(counted, "added_per_span")
+    if compared is None:
         return ""
+    name, ours, floor, best = compared
     return (
         f" In instructions per span: crewtrace adds {fmt(ours['added_per_span'], 0)}, half of {name}'s is "
         f"{fmt(best['added_per_span'] / 2, 0)}, the SDK floor alone {fmt(floor['added_per_span'], 0)}."
