@@ -121,3 +121,24 @@ def test_totals_merge_into_a_parent_or_start_it():
     assert merged is parent
     assert (merged.input_tokens, merged.output_tokens, merged.cache_read_input_tokens) == (16, 4, 4)
     assert (merged.requests, merged.unpriced_requests, merged.cost_usd) == (3, 1, 0.75)
+
+
+def test_crewai_anthropic_readers_count_is_not_counted_twice():
+    """CrewAI's Anthropic provider reads an Anthropic response into its own dict; since 1.15.13 that dict's
+    input_tokens already holds the cache reads and writes. Either way the GenAI input count is the sum of
+    Anthropic's three input counts, each token once."""
+    from anthropic.types import Message
+    from anthropic.types import Usage as AnthropicUsage
+    from crewai.llms.providers.anthropic.completion import AnthropicCompletion
+
+    usage = AnthropicUsage(
+        input_tokens=56, output_tokens=9, cache_read_input_tokens=700, cache_creation_input_tokens=300
+    )
+    response = Message(
+        id="msg_1", type="message", role="assistant", model="claude-sonnet-4-20250514", content=[], usage=usage
+    )
+    reported = AnthropicCompletion._extract_anthropic_token_usage(response)
+    counted = normalize_usage(reported)
+    assert counted.input_tokens == 56 + 700 + (300 if "cache_creation_tokens" in reported else 0)
+    assert (counted.output_tokens, counted.cache_read_input_tokens) == (9, 700)
+    assert counted.cache_write_input_tokens == (300 if "cache_creation_tokens" in reported else None)

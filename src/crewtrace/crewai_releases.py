@@ -11,6 +11,7 @@ import re
 import sys
 from functools import cache
 from importlib import metadata
+from types import SimpleNamespace
 from typing import Any
 
 SUPPORTED = ">= 1.10.1, < 2"
@@ -173,3 +174,22 @@ def reasons_inside_agent() -> bool:
     from crewai.agent import core
 
     return not hasattr(core, "handle_reasoning")
+
+
+@cache
+def anthropic_input_includes_cache() -> bool:
+    """CrewAI's native Anthropic provider folds cache reads and writes into the ``input_tokens`` it reports
+    (1.15.13); before, it passes on Anthropic's own ``input_tokens``, which leaves both out. Asked of the
+    provider itself: its usage reader is given one response whose three counts cannot sum by chance."""
+    try:
+        from crewai.llms.providers.anthropic.completion import AnthropicCompletion
+    except ImportError:  # the anthropic SDK is missing: CrewAI's Anthropic provider cannot run at all
+        return False
+    usage = SimpleNamespace(
+        input_tokens=1, output_tokens=0, cache_read_input_tokens=10, cache_creation_input_tokens=100
+    )
+    try:
+        reported = AnthropicCompletion._extract_anthropic_token_usage(SimpleNamespace(usage=usage))
+    except Exception:  # noqa: BLE001 - a reader that changed shape: take Anthropic's own meaning
+        return False
+    return isinstance(reported, dict) and reported.get("input_tokens") == 111

@@ -50,6 +50,7 @@ class Node:
     totals: Totals | None = None  # any other span: the LLM calls beneath it
     closed: bool = False  # its span has ended; what arrives from beneath later goes further up
     other: Any = None  # an LLM call: the span another instrumentation made for it (other_llm_spans.OtherSpan)
+    elsewhere: bool = False  # an LLM call whose span another instrumentation was expected to make
     _context: Context | None = None  # the context with this span current, made once for all its children
 
     def __init__(

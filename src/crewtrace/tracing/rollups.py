@@ -90,10 +90,12 @@ class Accounting:
         if node.other is not None:
             _note_on_parent(node, cost, end_ns)
         if self._metrics is not None:
-            if node.span.is_recording():
+            # Recorded whether the trace is sampled or not: metrics count every run.
+            if node.other is None and (node.span.is_recording() or not node.elsewhere):
                 self._metrics.record_llm(node.dims, node.usage, seconds, node.error_type)
-            elif node.other is not None and not node.other.records_tokens:
-                # The other instrumentation records the call's duration but not its tokens.
+            elif node.other is None or not node.other.records_tokens:
+                # The other instrumentation records the call's duration but not its tokens. In a trace that is
+                # not sampled its span cannot be seen: it is taken to have been made, as it is when sampled.
                 self._metrics.record_tokens(node.dims, node.usage)
             if cost is not None:
                 self._metrics.record_cost(node.dims, cost)

@@ -283,6 +283,8 @@ class SpanTracker:
                 start_time=start_ns,
             )
         node = Node(key, unit, span, root, start_ns, parent, attempt=attempt)
+        if isinstance(span, StandInSpan):
+            node.elsewhere = True
         self._accounts.started(node, spec.attributes)
         if parent is not None:
             parent.child_starts.append(start_ns)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from crewtrace import attributes
+from crewtrace import attributes, crewai_releases
 
 # The gen_ai.usage.* attribute of each Usage field, in field order.
 
@@ -27,6 +27,8 @@ _OUTPUT = ("completion_tokens", "output_tokens", "outputTokens", "candidates_tok
 _THOUGHTS = ("thoughts_token_count",)
 _PROMPT = ("prompt_tokens", "prompt_token_count")
 _UNCACHED_INPUT = ("input_tokens", "inputTokens")
+# The names CrewAI's own usage readers give the cache counts; no vendor's API sends them.
+_CREWAI_CACHE_NAMES = frozenset({"cached_prompt_tokens", "cache_creation_tokens"})
 
 
 class Usage(NamedTuple):
@@ -136,9 +138,16 @@ def normalize_usage(usage: Any) -> Usage:
     else:
         # Anthropic and Bedrock: the input count is only the uncached input; cache reads and writes come on top.
         input_tokens = _first(data, _UNCACHED_INPUT)
-        if input_tokens is not None:
+        if input_tokens is not None and not _input_includes_cache(data):
             input_tokens += (cache_read or 0) + (cache_write or 0)
     return Usage(input_tokens, output, cache_read, cache_write, reasoning)
+
+
+def _input_includes_cache(data: Mapping[str, Any]) -> bool:
+    """Whether an ``input_tokens`` count already includes the cache. Anthropic's and Bedrock's own counts
+    leave it out; CrewAI's Anthropic provider reports its count beside CrewAI's cache names and, since
+    1.15.13, with the cache folded in (crewai_releases.anthropic_input_includes_cache)."""
+    return not data.keys().isdisjoint(_CREWAI_CACHE_NAMES) and crewai_releases.anthropic_input_includes_cache()
 
 
 @dataclass
