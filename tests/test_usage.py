@@ -97,7 +97,7 @@ def test_rollups_leave_out_cache_and_reasoning_counts_that_are_zero():
     )
     for absent in (
         attributes.USAGE_CACHE_READ_INPUT_TOKENS,
-        attributes.USAGE_CACHE_WRITE_INPUT_TOKENS,
+        attributes.USAGE_CACHE_CREATION_INPUT_TOKENS,
         attributes.USAGE_REASONING_OUTPUT_TOKENS,
     ):
         assert absent not in attrs
@@ -106,7 +106,7 @@ def test_rollups_leave_out_cache_and_reasoning_counts_that_are_zero():
     assert (
         attrs[attributes.USAGE_CACHE_READ_INPUT_TOKENS] == 40 and attrs[attributes.USAGE_REASONING_OUTPUT_TOKENS] == 3
     )
-    assert attributes.USAGE_CACHE_WRITE_INPUT_TOKENS not in attrs and attrs[attributes.USAGE_UNPRICED_REQUESTS] == 1
+    assert attributes.USAGE_CACHE_CREATION_INPUT_TOKENS not in attrs and attrs[attributes.USAGE_UNPRICED_REQUESTS] == 1
 
 
 def test_totals_merge_into_a_parent_or_start_it():

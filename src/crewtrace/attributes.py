@@ -23,8 +23,8 @@ EXCEPTION_MESSAGE: Final = exception_attributes.EXCEPTION_MESSAGE
 # --- GenAI semantic conventions (in development) ----------------------------------------------------------------
 
 # The schema the names follow: 1.41.1 is the last core semantic-conventions release that still held the GenAI
-# conventions (they moved to semantic-conventions-genai afterwards, which publishes no schema of its own). Every
-# GenAI name below is in that release except those in GENAI_REPO_ONLY, renamed in the GenAI repository since.
+# conventions (they moved to semantic-conventions-genai afterwards, which has published no release since). Every
+# GenAI name below is in that release (tests/test_vocabulary.py).
 SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.41.1"
 
 # gen_ai.operation.name values, also the first word of each span name.
@@ -56,7 +56,7 @@ GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
 GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
 GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
 GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
-GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"  # was cache_creation
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
@@ -74,7 +74,6 @@ MCP_METHOD_NAME: Final = "mcp.method.name"
 MCP_METHOD_TOOLS_CALL: Final = "tools/call"
 TOOL_TYPE_FUNCTION: Final = "function"
 GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
-GENAI_REPO_ONLY: Final = frozenset({GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS})
 
 # --- Other OpenTelemetry names in development (session and user registries) -------------------------------------
 SESSION_ID: Final = "session.id"
@@ -135,7 +134,7 @@ USAGE_INPUT_TOKENS: Final = "crewai.usage.input_tokens"
 USAGE_OUTPUT_TOKENS: Final = "crewai.usage.output_tokens"
 USAGE_TOTAL_TOKENS: Final = "crewai.usage.total_tokens"
 USAGE_CACHE_READ_INPUT_TOKENS: Final = "crewai.usage.cache_read.input_tokens"
-USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "crewai.usage.cache_write.input_tokens"
+USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "crewai.usage.cache_creation.input_tokens"
 USAGE_REASONING_OUTPUT_TOKENS: Final = "crewai.usage.reasoning.output_tokens"
 USAGE_REQUESTS: Final = "crewai.usage.requests"
 USAGE_UNPRICED_REQUESTS: Final = "crewai.usage.unpriced_requests"

@@ -14,7 +14,7 @@ _ATTRIBUTE_KEYS = (
     attributes.GEN_AI_USAGE_INPUT_TOKENS,
     attributes.GEN_AI_USAGE_OUTPUT_TOKENS,
     attributes.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-    attributes.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+    attributes.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
     attributes.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
 )
 
@@ -209,7 +209,7 @@ class Totals:
         if self.cache_read_input_tokens:
             attrs[attributes.USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read_input_tokens
         if self.cache_write_input_tokens:
-            attrs[attributes.USAGE_CACHE_WRITE_INPUT_TOKENS] = self.cache_write_input_tokens
+            attrs[attributes.USAGE_CACHE_CREATION_INPUT_TOKENS] = self.cache_write_input_tokens
         if self.reasoning_output_tokens:
             attrs[attributes.USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning_output_tokens
         if self.unpriced_requests:
