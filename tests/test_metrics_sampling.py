@@ -3,6 +3,9 @@ their traces are all kept, none is kept, or their parent was not sampled."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +26,9 @@ from crewtrace import attributes
 from crewtrace.demo.crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
 from tests.helpers import BrokenTool, one_task_crew
+from tests.openai_server import USAGE, OpenAIServer
 from tests.receivers import GrpcReceiver
+from tests.test_export_wire import APPS
 
 # Histograms: their count, and their sum where it does not depend on timing (token counts).
 _COUNTED = (
@@ -115,6 +120,33 @@ def test_the_setup_calls_sampler_leaves_the_metrics_whole(monkeypatch):
     (kept, kept_spans), (dropped, dropped_spans) = results
     assert kept_spans > 0 and dropped_spans == 0
     assert kept and dropped == kept
+
+
+def test_with_the_openai_sdk_instrumentation_each_call_counts_once_sampled_or_not(subprocess_env):
+    """openai-v2 makes the LLM spans and records their durations; crewtrace records their tokens. When the trace
+    is not sampled crewtrace cannot see openai-v2's spans, and still counts each call once. In a fresh process,
+    as an application starts (openai-v2 instruments the SDK for the whole process)."""
+    results = []
+    for ratio in ("1.0", "0.0"):
+        with OpenAIServer() as server:
+            done = subprocess.run(
+                [sys.executable, str(APPS / "openai_sdk_metrics.py"), server.base_url, ratio],
+                env=subprocess_env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        assert done.returncode == 0, done.stderr[-3000:]
+        results.append((json.loads(done.stdout.splitlines()[-1]), len(server.requests)))
+    (kept, kept_calls), (dropped, dropped_calls) = results
+    assert kept["spans"] > 0 and dropped["spans"] == 0
+    assert kept_calls == dropped_calls == 2
+    tokens = kept["metrics"][attributes.METRIC_TOKEN_USAGE]
+    assert tokens["input"] == [kept_calls, kept_calls * USAGE["prompt_tokens"]]
+    assert tokens["output"] == [kept_calls, kept_calls * USAGE["completion_tokens"]]
+    assert kept["metrics"][attributes.METRIC_OPERATION_DURATION][""][0] == kept_calls
+    assert dropped["metrics"] == kept["metrics"]
 
 
 @pytest.fixture(autouse=True)
