@@ -14,7 +14,7 @@ from wrapt import FunctionWrapper, wrap_function_wrapper
 from crewtrace import attributes, crewai_releases
 from crewtrace.package import _instruments
 from crewtrace.setup import settings
-from crewtrace.tracing import async_tasks, litellm_usage, other_llm_spans, token_tracking
+from crewtrace.tracing import async_tasks, other_llm_spans, provider_responses, token_tracking
 from crewtrace.tracing.content import ContentPolicy
 from crewtrace.tracing.event_hook import CrewAIEventHook, scope_starting_types
 from crewtrace.tracing.metrics import CrewMetrics
@@ -79,7 +79,7 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         )
         self._listener = CrewAIEventHook(self._tracker)
         self._listener.register()
-        litellm_usage.install(self._listener.on_llm_response)
+        provider_responses.install(self._listener.on_llm_response)
         if not crewai_releases.usage_on_completed_event():
             token_tracking.install(self._listener.on_llm_response)
         if async_tasks.needed():
@@ -99,7 +99,7 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         """Undo whatever is wired (everything, or what a failed ``_instrument`` got to)."""
         if self._tracker is not None and self._tracker.other_spans is not None:
             self._tracker.other_spans.detach()
-        litellm_usage.uninstall()
+        provider_responses.uninstall()
         token_tracking.uninstall()
         if crewai_releases.unsupported() is None:
             import crewai.crew

@@ -92,7 +92,7 @@ class CrewAIEventHook:
                 _made_current.set((*stack, (event.event_id, unit, token)))
 
     def on_llm_response(self, response: Any) -> None:
-        """A provider response seen while an LLM call's span is current (see litellm_usage.py)."""
+        """A provider response seen while an LLM call's span is current (see provider_responses.py)."""
         key = self.current_llm_call()
         if key is not None:
             self._tracker.record_response(key, response)

@@ -44,9 +44,10 @@ class Node:
     model: str | None = None
     provider: str | None = None
     usage: Usage | None = None
+    usage_from_response: bool = False  # read from the provider's response (provider_responses.py), not an event
     chunks: int = 0  # streamed chunks of the answer, and when the first came
     first_chunk_ns: int | None = None
-    response_ns: int | None = None  # when a provider response was seen (litellm_usage.py)
+    response_ns: int | None = None  # when a provider response was seen (provider_responses.py)
     totals: Totals | None = None  # any other span: the LLM calls beneath it
     closed: bool = False  # its span has ended; what arrives from beneath later goes further up
     other: Any = None  # an LLM call: the span another instrumentation made for it (other_llm_spans.OtherSpan)

@@ -150,7 +150,9 @@ class SpanTracker:
                     node.span.set_attributes(llm_builders.llm_response(response))
                     node.response_ns = time.time_ns()
                     extra = getattr(response, "model_extra", None) or {}
-                    node.usage = reported(getattr(response, "usage", None) or extra.get("usage")) or node.usage
+                    usage = reported(getattr(response, "usage", None) or extra.get("usage"))
+                    if usage is not None:  # the provider's own count: it wins over the end event's
+                        node.usage, node.usage_from_response = usage, True
         except Exception as exc:  # noqa: BLE001
             self._fault(exc, "read an LLM response")
 
@@ -348,7 +350,10 @@ class SpanTracker:
                 error = event_table.error_of(event, self._policy)
             if unit == event_table.LLM:
                 self._add_thought(node, event, end_ns)
-                node.usage = Usage.of_span(end_attributes) or node.usage  # normalised once, in llm_end
+                if node.usage_from_response:  # already on the span, as the response said it
+                    Usage.drop_from(end_attributes or {})
+                else:
+                    node.usage = Usage.of_span(end_attributes) or node.usage  # normalised once, in llm_end
         except Exception as exc:  # noqa: BLE001 - the span still ends, with what could be read
             self._fault(exc, f"read a {unit}'s end")
         if error is not None:

@@ -49,6 +49,12 @@ class Usage(NamedTuple):
         usage = cls(*map(attributes.get, _ATTRIBUTE_KEYS))
         return None if usage == _NO_USAGE else usage
 
+    @staticmethod
+    def drop_from(attributes: dict[str, Any]) -> None:
+        """Remove the gen_ai.usage.* attributes from ``attributes`` (a better count is already on the span)."""
+        for key in _ATTRIBUTE_KEYS:
+            attributes.pop(key, None)
+
     def attributes(self) -> dict[str, int]:
         """The gen_ai.usage.* attributes for an LLM span, leaving out counts the provider did not report."""
         return {key: value for key, value in zip(_ATTRIBUTE_KEYS, self, strict=True) if value is not None}
