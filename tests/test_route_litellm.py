@@ -10,7 +10,7 @@ from crewai import LLM
 
 from tests.helpers import analyst_crew
 from tests.openai_server import OpenAIServer
-from tests.test_route_openai import Call, VendorPrice, chat_call, check_run
+from tests.route_checks import Call, VendorPrice, chat_call, check_run
 
 API_KEY = "test-key-not-real"
 

@@ -12,7 +12,7 @@ from crewtrace import attributes
 from tests.helpers import analyst_crew
 from tests.ollama_server import OllamaServer
 from tests.openai_server import OpenAIServer
-from tests.test_route_openai import FREE, Call, chat_call, check_run
+from tests.route_checks import FREE, Call, chat_call, check_run
 
 
 def ollama_counts(n: int) -> dict[str, int]:
