@@ -64,6 +64,13 @@ def analyst_crew(llm: Any, name: str) -> Crew:
     return Crew(name=name, agents=[agent], tasks=[task])
 
 
+def writer_crew(llm: Any, name: str) -> Crew:
+    """One agent without tools and two tasks: two LLM calls, each a final answer."""
+    agent = Agent(role="Writer", goal="g", backstory="b", llm=llm)
+    tasks = [Task(name=n, description=f"Write the {n} part.", expected_output="x", agent=agent) for n in ("one", "two")]
+    return Crew(name=name, agents=[agent], tasks=tasks)
+
+
 def failing_second_call_crew(llm: OfflineLLM) -> Crew:
     """Two tasks for one agent that does not retry: with ``OfflineLLM(fail_calls=[2])`` the second task fails."""
     agent = Agent(role="Worker", goal="Do the job", backstory="Reliable.", llm=llm, max_retry_limit=0)

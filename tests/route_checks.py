@@ -16,6 +16,33 @@ from crewtrace.report.records import records_from_sdk
 from tests.helpers import outline
 
 
+class RunSpans:
+    """What a route test reads of one traced crew run's ``spans``: its LLM spans and its crew span."""
+
+    spans: list[ReadableSpan]
+
+    def chats(self) -> list[ReadableSpan]:
+        """The LLM spans, in the order their calls started."""
+        spans = [s for s in self.spans if s.attributes.get(attributes.GEN_AI_OPERATION_NAME) == attributes.OP_CHAT]
+        return sorted(spans, key=lambda s: s.start_time or 0)
+
+    def crew(self) -> ReadableSpan:
+        """The crew's span, the root of the run's tree."""
+        (span,) = [s for s in self.spans if s.name.startswith(f"{attributes.OP_INVOKE_WORKFLOW} ")]
+        return span
+
+
+def clear_event_scope() -> None:
+    """Start from an empty CrewAI event scope stack, as conftest's autouse fixture does for each test (for runs
+    made once per module)."""
+    from crewai.events import event_context
+
+    if hasattr(event_context, "restore_event_scope"):
+        event_context.restore_event_scope(())
+    else:
+        event_context._event_id_stack.set(())
+
+
 @dataclass(frozen=True)
 class Call:
     """One answered request's counts in GenAI terms (input with cache reads, output with reasoning); None: the

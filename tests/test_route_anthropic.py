@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from crewai import LLM, Agent, Crew, Task
+from crewai import LLM
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -21,7 +21,8 @@ import crewtrace
 from crewtrace import attributes
 from crewtrace.report.records import records_from_sdk
 from tests.anthropic_server import AnthropicServer, Call
-from tests.helpers import analyst_crew, outline
+from tests.helpers import analyst_crew, outline, writer_crew
+from tests.route_checks import RunSpans
 
 MODEL = "claude-sonnet-4-20250514"
 
@@ -69,7 +70,7 @@ def route_id(route: tuple[str, bool]) -> str:
 
 
 @dataclass
-class Run:
+class Run(RunSpans):
     """One traced crew run against the server: its finished spans, the calls answered and the expected tree."""
 
     route: str
@@ -80,27 +81,10 @@ class Run:
     rejected: list[str]
     tree: list[str]
 
-    def chats(self) -> list[ReadableSpan]:
-        """The LLM spans, in the order their calls started."""
-        spans = [s for s in self.spans if s.attributes.get(attributes.GEN_AI_OPERATION_NAME) == attributes.OP_CHAT]
-        return sorted(spans, key=lambda s: s.start_time or 0)
-
-    def crew(self) -> ReadableSpan:
-        """The crew's span, the root of the run's tree."""
-        (span,) = [s for s in self.spans if s.name.startswith(f"{attributes.OP_INVOKE_WORKFLOW} ")]
-        return span
-
     @property
     def usages(self) -> list[dict[str, int]]:
         """The usage the server sent for each call, in order."""
         return [call.usage for call in self.calls]
-
-
-def writer_crew(llm: Any, name: str) -> Crew:
-    """One agent without tools and two tasks: two LLM calls, each a final answer."""
-    agent = Agent(role="Writer", goal="g", backstory="b", llm=llm)
-    tasks = [Task(name=n, description=f"Write the {n} part.", expected_output="x", agent=agent) for n in ("one", "two")]
-    return Crew(name=name, agents=[agent], tasks=tasks)
 
 
 def _llm(route: str, stream: bool, base_url: str) -> Any:

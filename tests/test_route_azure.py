@@ -24,6 +24,7 @@ from crewtrace.demo.crew import NotebookTool
 from crewtrace.report.records import records_from_sdk
 from tests.azure_server import AzureRequest, AzureServer
 from tests.helpers import analyst_crew, outline
+from tests.route_checks import RunSpans, clear_event_scope
 
 API_KEY = "test-not-real"
 API_VERSION = "2024-10-21"
@@ -72,7 +73,7 @@ ROUTES = [
 
 
 @dataclass
-class Run:
+class Run(RunSpans):
     """One crew run against the server: the finished spans, and every request it received and answered."""
 
     deployment: str
@@ -84,25 +85,6 @@ class Run:
     @property
     def usages(self) -> list[dict[str, Any]]:
         return [request.usage for request in self.requests]
-
-    def chats(self) -> list[ReadableSpan]:
-        """The LLM spans, in the order their calls started."""
-        spans = [s for s in self.spans if s.attributes.get(attributes.GEN_AI_OPERATION_NAME) == attributes.OP_CHAT]
-        return sorted(spans, key=lambda s: s.start_time or 0)
-
-    def crew(self) -> ReadableSpan:
-        (span,) = [s for s in self.spans if s.name.startswith(f"{attributes.OP_INVOKE_WORKFLOW} ")]
-        return span
-
-
-def _clear_event_scope() -> None:
-    """Start from an empty CrewAI event scope stack, as conftest's autouse fixture does for each test."""
-    from crewai.events import event_context
-
-    if hasattr(event_context, "restore_event_scope"):
-        event_context.restore_event_scope(())
-    else:
-        event_context._event_id_stack.set(())
 
 
 def _llm(server: AzureServer, deployment: str, stream: bool, given_as: str, env: pytest.MonkeyPatch) -> LLM:
@@ -128,7 +110,7 @@ def run(request: pytest.FixtureRequest) -> Iterator[Run]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    _clear_event_scope()
+    clear_event_scope()
     instrumentor = crewtrace.CrewAIInstrumentor()
     instrumentor.instrument(tracer_provider=provider)
     try:

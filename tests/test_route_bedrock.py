@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from crewai import LLM, Agent, Crew, Task
+from crewai import LLM
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -23,7 +23,8 @@ import crewtrace
 from crewtrace import attributes
 from crewtrace.report.records import records_from_sdk
 from tests.bedrock_server import BedrockServer, Call
-from tests.helpers import analyst_crew, outline
+from tests.helpers import analyst_crew, outline, writer_crew
+from tests.route_checks import RunSpans
 
 # Converse runs the on-demand model id; ConverseStream the US cross-region inference profile of the same model.
 MODELS = {False: "anthropic.claude-sonnet-4-20250514-v1:0", True: "us.anthropic.claude-sonnet-4-20250514-v1:0"}
@@ -61,7 +62,7 @@ CELLS: dict[str, tuple[str, str, Callable[[dict[str, int]], int]]] = {
 
 
 @dataclass
-class Run:
+class Run(RunSpans):
     """One traced crew run against the server: its finished spans, the calls answered and the expected tree."""
 
     stream: bool
@@ -70,28 +71,10 @@ class Run:
     rejected: list[str]
     tree: list[str]
 
-    def chats(self) -> list[ReadableSpan]:
-        """The LLM spans, in the order their calls started."""
-        spans = [s for s in self.spans if s.attributes.get(attributes.GEN_AI_OPERATION_NAME) == attributes.OP_CHAT]
-        return sorted(spans, key=lambda s: s.start_time or 0)
-
-    def crew(self) -> ReadableSpan:
-        """The crew's span, the root of the run's tree."""
-        (span,) = [s for s in self.spans if s.name.startswith(f"{attributes.OP_INVOKE_WORKFLOW} ")]
-        return span
-
     @property
     def usages(self) -> list[dict[str, int]]:
         """The usage the server sent for each call, in order."""
         return [call.usage for call in self.calls]
-
-
-def writer_crew(llm: LLM, name: str) -> Crew:
-    """One agent without tools and two tasks: two LLM calls, each a final answer. The streamed run uses it: CrewAI's
-    Bedrock stream handler drops a streamed toolUse when the agent runs its tools, and answers with the text."""
-    agent = Agent(role="Writer", goal="g", backstory="b", llm=llm)
-    tasks = [Task(name=n, description=f"Write the {n} part.", expected_output="x", agent=agent) for n in ("one", "two")]
-    return Crew(name=name, agents=[agent], tasks=tasks)
 
 
 def _aws_env(mp: pytest.MonkeyPatch, endpoint: str, nowhere: Path) -> None:
@@ -121,6 +104,7 @@ def _kickoff(stream: bool, nowhere: Path) -> Run:
         with BedrockServer() as server, pytest.MonkeyPatch.context() as mp:
             _aws_env(mp, server.base_url, nowhere)
             llm = LLM(model=f"bedrock/{model}", stream=stream)
+            # The streamed run has no tool: CrewAI's Bedrock stream handler drops a streamed toolUse.
             (writer_crew if stream else analyst_crew)(llm, name).kickoff()
     finally:
         instrumentor.uninstrument()

@@ -24,6 +24,7 @@ from crewtrace.demo.crew import NotebookTool
 from crewtrace.report.records import records_from_sdk
 from tests.gemini_server import COUNT, GENERATE, STREAM, GeminiServer
 from tests.helpers import analyst_crew, outline
+from tests.route_checks import RunSpans, clear_event_scope
 
 MODEL = "gemini-2.5-flash"
 _TOOL_RESULT = json.dumps(NotebookTool()._run("tracing"))[1:-1]  # as it appears inside a JSON request body
@@ -62,7 +63,7 @@ CELLS: dict[str, tuple[str, str, Callable[[dict[str, Any]], int]]] = {
 
 
 @dataclass
-class Run:
+class Run(RunSpans):
     """One crew run against the server: the finished spans, and every request path and usage it answered."""
 
     stream: bool
@@ -72,25 +73,6 @@ class Run:
     bodies: list[dict[str, Any]]
     usages: list[dict[str, Any]]
 
-    def chats(self) -> list[ReadableSpan]:
-        """The LLM spans, in the order their calls started."""
-        spans = [s for s in self.spans if s.attributes.get(attributes.GEN_AI_OPERATION_NAME) == attributes.OP_CHAT]
-        return sorted(spans, key=lambda s: s.start_time or 0)
-
-    def crew(self) -> ReadableSpan:
-        (span,) = [s for s in self.spans if s.name.startswith(f"{attributes.OP_INVOKE_WORKFLOW} ")]
-        return span
-
-
-def _clear_event_scope() -> None:
-    """Start from an empty CrewAI event scope stack, as conftest's autouse fixture does for each test."""
-    from crewai.events import event_context
-
-    if hasattr(event_context, "restore_event_scope"):
-        event_context.restore_event_scope(())
-    else:
-        event_context._event_id_stack.set(())
-
 
 @pytest.fixture(scope="module", params=[False, True], ids=["generate", "stream"])
 def run(request: pytest.FixtureRequest) -> Iterator[Run]:
@@ -98,7 +80,7 @@ def run(request: pytest.FixtureRequest) -> Iterator[Run]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    _clear_event_scope()
+    clear_event_scope()
     instrumentor = crewtrace.CrewAIInstrumentor()
     instrumentor.instrument(tracer_provider=provider)
     try:
