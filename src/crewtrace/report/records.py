@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 import os
+import string
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -101,14 +102,19 @@ def _attributes(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {kv["key"]: otlp_value(kv.get("value", {})) for kv in items}
 
 
-def _hex(value: str, size: int) -> str:
-    """An id as lowercase hex: OTLP/JSON writes hex; protobuf's JSON mapping (some servers) writes base64."""
-    if len(value) == size * 2:
-        return value.lower()
-    try:
-        return base64.b64decode(value, validate=True).hex()
-    except (binascii.Error, ValueError):
-        return value.lower()
+def _hex(value: Any, size: int, what: str) -> str:
+    """An id of ``size`` bytes as lowercase hex: OTLP/JSON writes hex; protobuf's JSON mapping (some servers)
+    writes base64. Anything else is refused: ids name the report's files and its HTML anchors."""
+    if isinstance(value, str):
+        if len(value) == size * 2 and all(c in string.hexdigits for c in value):
+            return value.lower()
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) == size:
+            return raw.hex()
+    raise ValueError(f"{what} {str(value)[:40]!r} is not {size * 2} hex digits")
 
 
 def _event(event: Mapping[str, Any]) -> EventRecord:
@@ -127,9 +133,9 @@ def records_from_otlp(message: Mapping[str, Any]) -> list[SpanRecord]:
                 parent = span.get("parentSpanId") or None
                 records.append(
                     SpanRecord(
-                        trace_id=_hex(span["traceId"], 16),
-                        span_id=_hex(span["spanId"], 8),
-                        parent_id=_hex(parent, 8) if parent else None,
+                        trace_id=_hex(span["traceId"], 16, "trace id"),
+                        span_id=_hex(span["spanId"], 8, "span id"),
+                        parent_id=_hex(parent, 8, "parent span id") if parent else None,
                         name=span.get("name", ""),
                         start_ns=int(span.get("startTimeUnixNano", 0)),
                         end_ns=int(span.get("endTimeUnixNano", 0)),

@@ -29,9 +29,17 @@ _BAR_KINDS = {
 _MAX_DEPTH = 3  # deeper spans are drawn at this indent
 
 
+# Every page's head: no script may run and nothing may load, whatever a trace's text holds (styles are inline).
+HEAD = (
+    '<meta charset="utf-8"><meta http-equiv="Content-Security-Policy" '
+    "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'\">"
+)
+
+
 def span_anchor(span_id: str) -> str:
-    """The id of a span's element on the page (links to failure points point here)."""
-    return f"span-{span_id}"
+    """The id of a span's element on the page (links to failure points point here); escaped, although the
+    readers accept hex ids only."""
+    return escape(f"span-{span_id}")
 
 
 def _text(value: str | None, empty: str = "(none)") -> str:
@@ -234,7 +242,7 @@ def run_page(run: Summary, css: str, index_href: str = "../index.html") -> str:
     final = _text(run.final_output)
     data = json.dumps({"trace_id": run.trace_id, "captured": run.content_captured})
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)} · crewtrace</title>'
+        f'<!doctype html><html lang="en"><head>{HEAD}<title>{escape(title)} · crewtrace</title>'
         f"<style>{css}</style></head><body data-run='{escape(data)}'><header><h1>{escape(run.crew)}</h1>"
         f'<div class="sub"><a href="{escape(index_href)}">All runs</a> · trace {escape(run.trace_id)}</div>'
         "</header><main>"

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from crewtrace.report.render import money, ms, when
-from crewtrace.report.run_page import run_page
+from crewtrace.report.run_page import HEAD, run_page
 from crewtrace.report.summary import Summary
 
 
@@ -44,7 +44,7 @@ def index_page(runs: Sequence[Summary], css: str) -> str:
     )
     body = f"<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>" if runs else "<p>No runs.</p>"
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Runs · crewtrace</title>'
+        '<!doctype html><html lang="en"><head>' + HEAD + "<title>Runs · crewtrace</title>"
         f"<style>{css}</style></head><body><header><h1>Runs</h1>"
         f'<div class="sub">{len(runs)} crew and flow executions, newest first</div></header>'
         f'<main><section id="runs">{body}</section></main>'
@@ -57,8 +57,12 @@ def write_site(runs: Sequence[Summary], out: Path) -> Path:
     needed; returns index.html."""
     css = stylesheet()
     (out / "runs").mkdir(parents=True, exist_ok=True)
+    pages = (out / "runs").resolve()
     for run in runs:
-        (out / page_name(run)).write_text(run_page(run, css), encoding="utf-8")
+        page = (out / page_name(run)).resolve()
+        if page.parent != pages:  # ids are hex by then (records.py); never write outside the site, whatever
+            raise ValueError(f"crewtrace report: run id {run.trace_id[:40]!r} does not name a page in {out}")
+        page.write_text(run_page(run, css), encoding="utf-8")
     index = out / "index.html"
     index.write_text(index_page(runs, css), encoding="utf-8")
     return index
