@@ -87,3 +87,36 @@ def test_every_page_forbids_scripts_and_loads(recorded, tmp_path):
         head = page.read_text().split("</head>", 1)[0]
         assert 'http-equiv="Content-Security-Policy" content="default-src \'none\';' in head, page
         assert "<script" not in page.read_text()
+
+
+def _relinked(recorded: Path, tmp_path: Path, links: dict[str, str], repeat: str | None = None) -> Path:
+    """The recorded file with some spans' parents changed (span name -> parent span name), and one span repeated."""
+    messages = [json.loads(line) for line in recorded.read_text().splitlines()]
+    spans = [s for m in messages for s in _spans_of(m)]
+    by_name = {s["name"]: s for s in spans}
+    for child, parent in links.items():
+        by_name[child]["parentSpanId"] = by_name[parent]["spanId"]
+    if repeat is not None:
+        _spans_of(messages[-1]).append(dict(by_name[repeat], name="impostor"))
+    path = tmp_path / "traces.jsonl"
+    path.write_text("".join(json.dumps(m) + "\n" for m in messages))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("links", "repeat"),
+    [
+        ({"invoke_workflow hostile": "invoke_workflow hostile"}, None),  # its own parent
+        ({"invoke_workflow hostile": "execute_task job"}, None),  # the crew under its task: a loop of two
+        ({"execute_task job": "invoke_agent Worker"}, "invoke_agent Worker"),  # a loop, and a repeated id
+    ],
+)
+def test_parent_loops_and_repeated_ids_end_in_every_command(recorded, tmp_path, capsys, caplog, links, repeat):
+    """Each command finishes (a loop is cut and said, never followed)."""
+    path = _relinked(recorded, tmp_path, links, repeat)
+    for argv in (["summary", str(path)], ["runs", str(path)], ["report", str(path), "--out", str(tmp_path / "site")]):
+        caplog.clear()
+        assert main(argv) in (0, 2), argv
+        assert "Traceback" not in capsys.readouterr().err
+        said = caplog.text
+        assert ("1 parent link(s) that formed a loop cut" in said) or ("1 span(s) with a repeated id" in said), said

@@ -8,16 +8,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 import string
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from crewtrace import attributes
+
+logger = logging.getLogger(__name__)
 
 _STATUS = {0: "UNSET", 1: "OK", 2: "ERROR", "STATUS_CODE_UNSET": "UNSET", "STATUS_CODE_OK": "OK"}
 _STATUS["STATUS_CODE_ERROR"] = "ERROR"
@@ -153,6 +156,38 @@ def records_from_otlp(message: Mapping[str, Any]) -> list[SpanRecord]:
     return records
 
 
+def without_loops(records: Sequence[SpanRecord]) -> list[SpanRecord]:
+    """The records with a repeated (trace, span) id left out and each parent link that closes a loop cut (that
+    span becomes a root): a trace is hostile input, and every walk up or down its tree must end. Says so."""
+    unique: dict[tuple[str, str], SpanRecord] = {}
+    for record in records:
+        unique.setdefault((record.trace_id, record.span_id), record)
+    state: dict[tuple[str, str], bool] = {}  # True: on the walk in progress; False: known to reach a root
+    cut: list[SpanRecord] = []
+    for start in unique:
+        path: list[tuple[str, str]] = []
+        node: tuple[str, str] | None = start
+        while node is not None and node in unique and node not in state:
+            state[node] = True
+            path.append(node)
+            parent = unique[node].parent_id
+            node = (node[0], parent) if parent else None
+        if node is not None and state.get(node):  # back onto its own walk: the last link closes a loop
+            last = unique[path[-1]]
+            last.parent_id = None
+            cut.append(last)
+        for key in path:
+            state[key] = False
+    repeated = len(records) - len(unique)
+    if repeated or cut:
+        logger.warning(
+            "crewtrace: %d span(s) with a repeated id left out, %d parent link(s) that formed a loop cut",
+            repeated,
+            len(cut),
+        )
+    return list(unique.values())
+
+
 def read_otlp_file(path: str | os.PathLike[str]) -> list[SpanRecord]:
     """Every span in an OTLP-JSON-lines file (what ``exporter="file"`` and the Collector's file exporter write)."""
     records: list[SpanRecord] = []
@@ -164,7 +199,7 @@ def read_otlp_file(path: str | os.PathLike[str]) -> list[SpanRecord]:
                 records.extend(records_from_otlp(json.loads(line)))
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}:{number} is not an OTLP/JSON line: {exc}") from None
-    return records
+    return without_loops(records)
 
 
 def jaeger_get(base_url: str, path: str, timeout: float) -> tuple[int, str]:
@@ -185,7 +220,7 @@ def jaeger_records(body: str) -> list[SpanRecord]:
         if "error" in chunk:
             raise ValueError(f"Jaeger: {chunk['error'].get('message', chunk['error'])}")
         records.extend(records_from_otlp(chunk.get("result", chunk)))
-    return records
+    return without_loops(records)
 
 
 def fetch_jaeger(base_url: str, trace_id: str, timeout: float = 10.0) -> list[SpanRecord]:
