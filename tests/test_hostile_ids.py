@@ -120,3 +120,19 @@ def test_parent_loops_and_repeated_ids_end_in_every_command(recorded, tmp_path, 
         assert "Traceback" not in capsys.readouterr().err
         said = caplog.text
         assert ("1 parent link(s) that formed a loop cut" in said) or ("1 span(s) with a repeated id" in said), said
+
+
+def test_control_characters_from_a_trace_never_reach_the_terminal(recorded, tmp_path, capsys):
+    """A crew name with ESC sequences (retitle, clear the screen, write the clipboard) and a bidi override
+    comes out escaped in summary and runs, as text and as JSON."""
+    hostile = "evil\x1b]0;pwned\x07\x1b[2J\x1b]52;c;Y3VybA==\x07\u202etxt.exe\x9b"
+    path = _rewritten(recorded, tmp_path, "hostile", hostile)
+    for argv in (["summary", str(path)], ["runs", str(path)], ["summary", str(path), "--json"]):
+        capsys.readouterr()
+        assert main(argv) == 0, argv
+        out = capsys.readouterr().out
+        assert not any(c in out for c in "\x1b\x07\u202e\x9b"), (argv, out)
+        assert "evil" in out
+    capsys.readouterr()
+    main(["summary", str(path)])
+    assert "\\x1b]0;pwned\\x07" in capsys.readouterr().out  # shown, not acted on

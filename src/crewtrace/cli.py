@@ -131,18 +131,20 @@ def _quiet_broken_pipe() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from crewtrace.report.render import terminal_safe
+
     try:
         if args.command == "demo":
             from crewtrace.demo.run import run_demo
 
             run_demo(sys.stdout, endpoint=args.endpoint, file_path=args.file_path, report_dir=args.report)
         else:
-            print({"summary": _summary, "runs": _runs, "report": _report}[args.command](args))
+            print(terminal_safe({"summary": _summary, "runs": _runs, "report": _report}[args.command](args)))
         sys.stdout.flush()
     except BrokenPipeError:
         return _quiet_broken_pipe()
     except ValueError as exc:
-        print(exc, file=sys.stderr)
+        print(terminal_safe(str(exc)), file=sys.stderr)
         return 2
     return 0
 

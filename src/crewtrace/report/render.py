@@ -19,6 +19,17 @@ _TEXT_WIDTH = 100
 
 NOT_CAPTURED = "(not captured)"
 
+# Characters a terminal acts on instead of showing (C0 and C1 controls but newline and tab, DEL, and the bidi
+# overrides and isolates that reorder what is shown), written out as escapes.
+_UNSAFE = [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_TERMINAL_SAFE = {code: (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}") for code in _UNSAFE}
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every character a terminal would act on shown escaped: a trace's texts come from LLMs and
+    tools, and an ESC sequence in one could retitle the terminal, clear it or write the clipboard."""
+    return text.translate(_TERMINAL_SAFE)
+
 
 def money(value: float | None) -> str:
     """A cost: "unknown" when no price was known, "free" for free (local) models only, else dollars."""
