@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -136,3 +138,20 @@ def test_control_characters_from_a_trace_never_reach_the_terminal(recorded, tmp_
     capsys.readouterr()
     main(["summary", str(path)])
     assert "\\x1b]0;pwned\\x07" in capsys.readouterr().out  # shown, not acted on
+
+
+def test_trace_files_and_pages_only_their_owner_can_read(tmp_path):
+    """They hold prompts and answers: 0600 files in 0700 directories, under the usual umask 022."""
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "new" / "traces.jsonl"
+        handle = crewtrace.instrument(exporter="file", file_path=str(path))
+        one_task_crew(OfflineLLM(), name="private").kickoff()
+        handle.shutdown()
+        assert main(["report", str(path), "--out", str(tmp_path / "site")]) == 0
+    finally:
+        os.umask(old)
+    files = [path, *(tmp_path / "site").rglob("*.html")]
+    assert len(files) == 3
+    assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o600}
+    assert {stat.S_IMODE(d.stat().st_mode) for d in (path.parent, tmp_path / "site" / "runs")} == {0o700}

@@ -7,6 +7,7 @@ static server, with no network. Every number comes from the same summaries as ``
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from html import escape
 from importlib import resources
@@ -56,13 +57,20 @@ def write_site(runs: Sequence[Summary], out: Path) -> Path:
     """Write the site for ``runs`` (newest first, as ``runs.all_runs`` gives them) into ``out``, created if
     needed; returns index.html."""
     css = stylesheet()
-    (out / "runs").mkdir(parents=True, exist_ok=True)
+    (out / "runs").mkdir(mode=0o700, parents=True, exist_ok=True)
     pages = (out / "runs").resolve()
     for run in runs:
         page = (out / page_name(run)).resolve()
         if page.parent != pages:  # ids are hex by then (records.py); never write outside the site, whatever
             raise ValueError(f"crewtrace report: run id {run.trace_id[:40]!r} does not name a page in {out}")
-        page.write_text(run_page(run, css), encoding="utf-8")
+        _write_private(page, run_page(run, css))
     index = out / "index.html"
-    index.write_text(index_page(runs, css), encoding="utf-8")
+    _write_private(index, index_page(runs, css))
     return index
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a page only its owner may read (0600, whatever the umask): pages hold prompts and answers."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(descriptor, "w", encoding="utf-8") as out:
+        out.write(text)

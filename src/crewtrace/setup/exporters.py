@@ -102,8 +102,10 @@ class OTLPJsonFileSpanExporter(SpanExporter):
         try:
             line = json.dumps(spans_to_otlp_json(spans), separators=(",", ":"), ensure_ascii=False)
             with self._lock:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as out:
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                # Only its owner may read it: it holds prompts and answers (a file made earlier keeps its mode).
+                descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                with open(descriptor, "a", encoding="utf-8") as out:
                     out.write(line + "\n")
         except Exception as exc:  # noqa: BLE001 - an exporter reports failure, it does not raise
             self.last_failure = Failure(attributes.DROPPED_FILE_UNWRITABLE, f"{type(exc).__name__}: {exc}")

@@ -326,9 +326,9 @@ def _check_together(values: dict[str, Any], sources: dict[str, str]) -> None:
                            "add 'file' to exporter")  # fmt: skip
     if "file" in values["exporter"]:
         try:
-            os.makedirs(os.path.dirname(values["file_path"]), exist_ok=True)  # as the exporter does
-            with open(values["file_path"], "a", encoding="utf-8"):
-                pass
+            # As the exporter does: a 0700 directory and a 0600 file, which hold prompts.
+            os.makedirs(os.path.dirname(values["file_path"]) or ".", mode=0o700, exist_ok=True)
+            os.close(os.open(values["file_path"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
         except OSError as exc:
             raise SettingError("file_path", sources["file_path"], values["file_path"], "a writable file path",
                                exc.strerror or str(exc)) from None  # fmt: skip
