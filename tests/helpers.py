@@ -146,3 +146,11 @@ def record_parallel_run(path: Any, llm: OfflineLLM) -> None:
     ]
     Crew(name="recorded", agents=[researcher, prober, writer], tasks=tasks).kickoff()
     handle.shutdown()
+
+
+def record_one_task_run(path: Any, name: str) -> Any:
+    """One real run of ``one_task_crew`` written to ``path`` as OTLP-JSON lines; returns ``path``."""
+    handle = crewtrace.instrument(exporter="file", file_path=str(path))
+    one_task_crew(OfflineLLM(), name=name).kickoff()
+    handle.shutdown()
+    return path

@@ -11,20 +11,14 @@ from pathlib import Path
 
 import pytest
 
-import crewtrace
 from crewtrace.cli import main
-from crewtrace.offline_llm import OfflineLLM
-from tests.helpers import one_task_crew
+from tests.helpers import record_one_task_run
 
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory) -> Path:
     """One real run, written as OTLP-JSON lines."""
-    path = tmp_path_factory.mktemp("recorded") / "traces.jsonl"
-    handle = crewtrace.instrument(exporter="file", file_path=str(path))
-    one_task_crew(OfflineLLM(), name="hostile").kickoff()
-    handle.shutdown()
-    return path
+    return record_one_task_run(tmp_path_factory.mktemp("recorded") / "traces.jsonl", "hostile")
 
 
 def _spans(path: Path) -> list[dict]:
@@ -144,10 +138,7 @@ def test_trace_files_and_pages_only_their_owner_can_read(tmp_path):
     """They hold prompts and answers: 0600 files in 0700 directories, under the usual umask 022."""
     old = os.umask(0o022)
     try:
-        path = tmp_path / "new" / "traces.jsonl"
-        handle = crewtrace.instrument(exporter="file", file_path=str(path))
-        one_task_crew(OfflineLLM(), name="private").kickoff()
-        handle.shutdown()
+        path = record_one_task_run(tmp_path / "new" / "traces.jsonl", "private")
         assert main(["report", str(path), "--out", str(tmp_path / "site")]) == 0
     finally:
         os.umask(old)

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import string
 import sys
+from typing import TYPE_CHECKING
 
 from crewtrace.version import __version__
+
+if TYPE_CHECKING:
+    from crewtrace.report.jaeger import Jaeger
 
 _TRACE_ID_LENGTH = 32
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a tool killed by a closed pipe returns (`cat file | head`)
@@ -69,20 +74,26 @@ def _read_file(command: str, path: str) -> list:
         raise ValueError(f"crewtrace {command}: cannot read {path}: {exc.strerror or exc}") from None
 
 
+def _jaeger(url: str) -> Jaeger:
+    from crewtrace.report.jaeger import Jaeger
+
+    return Jaeger.from_env(url)
+
+
 def _summary(args: argparse.Namespace) -> str:
-    from crewtrace.report.records import fetch_jaeger
     from crewtrace.report.render import as_json, render_task, render_text
-    from crewtrace.report.runs import fetch_jaeger_runs
     from crewtrace.report.summary import summarize
     from crewtrace.report.task_detail import task_detail
 
-    if args.jaeger and args.trace_id and len(args.trace_id.strip()) == _TRACE_ID_LENGTH:
-        records = fetch_jaeger(args.jaeger, args.trace_id.strip())
+    trace_id = (args.trace_id or "").strip()
+    whole_id = len(trace_id) == _TRACE_ID_LENGTH and all(c in string.hexdigits for c in trace_id)
+    if args.jaeger and whole_id:  # (only hex goes into the URL)
+        records = _jaeger(args.jaeger).trace(trace_id)
     elif args.jaeger:  # the latest run, or a prefix: search Jaeger's newest traces
-        records = fetch_jaeger_runs(args.jaeger)
+        records = _jaeger(args.jaeger).recent()
     else:
         records = _read_file("summary", args.file)
-    summary = summarize(records, args.trace_id)
+    summary = summarize(records, trace_id or None)
     detail = task_detail(summary, args.task) if args.task else None
     if args.json:
         return as_json(summary, detail)
@@ -91,13 +102,13 @@ def _summary(args: argparse.Namespace) -> str:
 
 
 def _runs(args: argparse.Namespace) -> str:
-    from crewtrace.report.runs import fetch_jaeger_runs, make_filter, render_runs, runs_json, select
+    from crewtrace.report.runs import make_filter, render_runs, runs_json, select
 
     where = make_filter(args.session, args.user, args.status, args.since, args.limit)
     if args.service and not args.jaeger:
         raise ValueError("crewtrace runs: --service goes with --jaeger")
     if args.jaeger:
-        records = fetch_jaeger_runs(args.jaeger, where.since_ns, args.service)
+        records = _jaeger(args.jaeger).recent(where.since_ns, args.service)
     else:
         records = _read_file("runs", args.file)
     chosen = select(records, where)
@@ -107,13 +118,13 @@ def _runs(args: argparse.Namespace) -> str:
 def _report(args: argparse.Namespace) -> str:
     from pathlib import Path
 
-    from crewtrace.report.runs import all_runs, fetch_jaeger_runs, parse_since
+    from crewtrace.report.runs import all_runs, parse_since
     from crewtrace.report.site import write_site
 
     if args.service and not args.jaeger:
         raise ValueError("crewtrace report: --service goes with --jaeger")
     since = None if args.since is None else parse_since(args.since)
-    records = fetch_jaeger_runs(args.jaeger, since, args.service) if args.jaeger else _read_file("report", args.file)
+    records = _jaeger(args.jaeger).recent(since, args.service) if args.jaeger else _read_file("report", args.file)
     runs = [run for run in all_runs(records) if since is None or run.start_ns >= since]
     try:
         index = write_site(runs, Path(args.out))

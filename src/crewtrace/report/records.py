@@ -1,4 +1,4 @@
-"""Spans as plain records, from the SDK, from an OTLP-JSON-lines file, or from Jaeger's query API (v3).
+"""Spans as plain records, from the SDK or from OTLP/JSON (an OTLP-JSON-lines file, or Jaeger's answers).
 
 The summary works on these, so the demo, a stored file and a trace in Jaeger render the same way.
 """
@@ -9,16 +9,16 @@ import base64
 import binascii
 import json
 import logging
+import math
 import os
 import string
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from crewtrace import attributes
+from crewtrace.masking import shorten
 
 logger = logging.getLogger(__name__)
 
@@ -79,22 +79,76 @@ def records_from_sdk(spans: Iterable[Any]) -> list[SpanRecord]:
     return records
 
 
-def otlp_value(value: Mapping[str, Any]) -> Any:
+class ShapeError(ValueError):
+    """A value of the wrong JSON shape where OTLP/JSON has a fixed one."""
+
+
+def _items(parent: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    """The objects of the list at ``parent[key]`` (absent: none)."""
+    value = parent.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+        raise ShapeError(f"{key} is not a list of objects")
+    return value
+
+
+def _text(parent: Mapping[str, Any], key: str) -> str:
+    value = parent.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ShapeError(f"{key} is not a string")
+    return value
+
+
+_MAX_NANOS_DIGITS = 20  # 2**64 has 20 digits
+_MAX_NUMBER_CHARS = 400  # longer digit strings are refused before int() works on them
+
+
+def _nanos(parent: Mapping[str, Any], key: str) -> int:
+    """A time in nanoseconds since the epoch: OTLP's fixed64, written as a string or a number."""
+    value = parent.get(key, 0)
+    if isinstance(value, str) and value.isdigit() and len(value) <= _MAX_NANOS_DIGITS:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
+        raise ShapeError(f"{key} {str(value)[:40]!r} is not a time in nanoseconds")
+    return value
+
+
+def otlp_value(value: Any) -> Any:
     """An AnyValue in OTLP/JSON (lowerCamelCase) or protobuf's JSON with field names (snake_case) as Python."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ShapeError("an attribute value is not an object")
     for key, item in value.items():
         key = _CAMEL.get(key, key)
         if key == "arrayValue":
-            return [otlp_value(v) for v in item.get("values", [])]
+            return [otlp_value(v) for v in _items(item, "values")] if isinstance(item, Mapping) else []
         if key == "kvlistValue":
-            return {kv["key"]: otlp_value(kv.get("value", {})) for kv in item.get("values", [])}
+            return _attributes(_items(item, "values")) if isinstance(item, Mapping) else {}
         if key == "intValue":
-            return int(item)
+            return int(_number(item))
         if key == "doubleValue":
-            return float(item)
+            return float(_number(item))
         if key == "boolValue":
             return bool(item)
+        if isinstance(item, (Mapping, list)):
+            raise ShapeError(f"{key} is not a scalar")
         return item
     return None
+
+
+def _number(item: Any) -> str | int | float:
+    """A number as OTLP/JSON writes one (int64 as a string), checked before int() or float() reads it."""
+    if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+        raise ShapeError(f"{str(item)[:40]!r} is not a number")
+    if isinstance(item, str) and len(item) > _MAX_NUMBER_CHARS:
+        raise ShapeError(f"{item[:40]!r}… is not a number")
+    if isinstance(item, float) and not math.isfinite(item):
+        raise ShapeError(f"{item!r} is not a finite number")
+    return item
 
 
 _CAMEL = {f"{kind}_value": f"{kind}Value" for kind in ("string", "bool", "int", "double", "bytes")}
@@ -102,7 +156,13 @@ _CAMEL.update(array_value="arrayValue", kvlist_value="kvlistValue")
 
 
 def _attributes(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    return {kv["key"]: otlp_value(kv.get("value", {})) for kv in items}
+    found: dict[str, Any] = {}
+    for kv in items:
+        key = kv.get("key")
+        if not isinstance(key, str):
+            raise ShapeError("an attribute key is not a string")
+        found[key] = otlp_value(kv.get("value"))
+    return found
 
 
 def _hex(value: Any, size: int, what: str) -> str:
@@ -112,48 +172,56 @@ def _hex(value: Any, size: int, what: str) -> str:
         if len(value) == size * 2 and all(c in string.hexdigits for c in value):
             return value.lower()
         try:
-            raw = base64.b64decode(value, validate=True)
+            raw = base64.b64decode(value, validate=True) if len(value) <= size * 2 else b""
         except (binascii.Error, ValueError):
             raw = b""
         if len(raw) == size:
             return raw.hex()
-    raise ValueError(f"{what} {str(value)[:40]!r} is not {size * 2} hex digits")
+    raise ShapeError(f"{what} {str(value)[:40]!r} is not {size * 2} hex digits")
 
 
-def _event(event: Mapping[str, Any]) -> EventRecord:
-    return EventRecord(
-        event.get("name", ""), int(event.get("timeUnixNano", 0)), _attributes(event.get("attributes", []))
+def _status(span: Mapping[str, Any]) -> tuple[str, str]:
+    status = span.get("status") or {}
+    if not isinstance(status, Mapping):
+        raise ShapeError("status is not an object")
+    code = status.get("code", 0)
+    return _STATUS.get(code, "UNSET") if isinstance(code, (int, str)) else "UNSET", _text(status, "message")
+
+
+def _span(span: Mapping[str, Any]) -> SpanRecord:
+    parent = span.get("parentSpanId") or None
+    status, message = _status(span)
+    return SpanRecord(
+        trace_id=_hex(span.get("traceId"), 16, "trace id"),
+        span_id=_hex(span.get("spanId"), 8, "span id"),
+        parent_id=_hex(parent, 8, "parent span id") if parent else None,
+        name=_text(span, "name"),
+        start_ns=_nanos(span, "startTimeUnixNano"),
+        end_ns=_nanos(span, "endTimeUnixNano"),
+        status=status,
+        attributes=_attributes(_items(span, "attributes")),
+        events=[
+            EventRecord(_text(e, "name"), _nanos(e, "timeUnixNano"), _attributes(_items(e, "attributes")))
+            for e in _items(span, "events")
+        ],
+        status_message=message,
     )
 
 
-def records_from_otlp(message: Mapping[str, Any]) -> list[SpanRecord]:
-    """Records from one OTLP/JSON ``TracesData`` / ``ExportTraceServiceRequest`` object."""
-    records = []
-    for resource_spans in message.get("resourceSpans", []):
-        for scope_spans in resource_spans.get("scopeSpans", []):
-            for span in scope_spans.get("spans", []):
-                status = span.get("status", {})
-                parent = span.get("parentSpanId") or None
-                records.append(
-                    SpanRecord(
-                        trace_id=_hex(span["traceId"], 16, "trace id"),
-                        span_id=_hex(span["spanId"], 8, "span id"),
-                        parent_id=_hex(parent, 8, "parent span id") if parent else None,
-                        name=span.get("name", ""),
-                        start_ns=int(span.get("startTimeUnixNano", 0)),
-                        end_ns=int(span.get("endTimeUnixNano", 0)),
-                        status=_STATUS.get(status.get("code", 0), "UNSET"),
-                        attributes=_attributes(span.get("attributes", [])),
-                        events=[
-                            EventRecord(
-                                e.get("name", ""), int(e.get("timeUnixNano", 0)), _attributes(e.get("attributes", []))
-                            )
-                            for e in span.get("events", [])
-                        ],
-                        status_message=status.get("message", ""),
-                    )
-                )
-    return records
+def records_from_otlp(message: Any) -> list[SpanRecord]:
+    """Records from one OTLP/JSON ``TracesData`` / ``ExportTraceServiceRequest`` object; a ShapeError (a
+    ValueError saying what is wrong) for anything else."""
+    if not isinstance(message, Mapping):
+        raise ShapeError(f"a {type(message).__name__}, not an object of resourceSpans")
+    try:
+        return [
+            _span(span)
+            for resource_spans in _items(message, "resourceSpans")
+            for scope_spans in _items(resource_spans, "scopeSpans")
+            for span in _items(scope_spans, "spans")
+        ]
+    except RecursionError:
+        raise ShapeError("values nested too deep") from None
 
 
 def without_loops(records: Sequence[SpanRecord]) -> list[SpanRecord]:
@@ -189,56 +257,17 @@ def without_loops(records: Sequence[SpanRecord]) -> list[SpanRecord]:
 
 
 def read_otlp_file(path: str | os.PathLike[str]) -> list[SpanRecord]:
-    """Every span in an OTLP-JSON-lines file (what ``exporter="file"`` and the Collector's file exporter write)."""
+    """Every span in an OTLP-JSON-lines file (what ``exporter="file"`` and the Collector's file exporter write);
+    a line that is not OTLP/JSON is a one-line ValueError naming the file and the line."""
     records: list[SpanRecord] = []
-    with Path(path).open(encoding="utf-8") as lines:
+    with Path(path).open("rb") as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
-                records.extend(records_from_otlp(json.loads(line)))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{number} is not an OTLP/JSON line: {exc}") from None
+                records.extend(records_from_otlp(json.loads(line.decode("utf-8"))))
+            except RecursionError:
+                raise ValueError(f"{path}:{number} is not an OTLP/JSON line: nested too deep") from None
+            except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors too
+                raise ValueError(f"{path}:{number} is not an OTLP/JSON line: {shorten(str(exc))}") from None
     return without_loops(records)
-
-
-def jaeger_get(base_url: str, path: str, timeout: float) -> tuple[int, str]:
-    """GET ``path`` from Jaeger's query API: (status, body); a Jaeger that cannot be reached is a ValueError."""
-    try:
-        with urllib.request.urlopen(f"{base_url.rstrip('/')}{path}", timeout=timeout) as response:
-            return response.status, response.read().decode("utf-8")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode("utf-8", errors="replace")
-    except (urllib.error.URLError, OSError) as exc:
-        raise ValueError(f"cannot reach Jaeger at {base_url.rstrip('/')}: {exc}") from None
-
-
-def jaeger_records(body: str) -> list[SpanRecord]:
-    """The spans of a Jaeger API v3 answer: the gateway streams one {"result": TracesData} object per chunk."""
-    records: list[SpanRecord] = []
-    for chunk in json_chunks(body):
-        if "error" in chunk:
-            raise ValueError(f"Jaeger: {chunk['error'].get('message', chunk['error'])}")
-        records.extend(records_from_otlp(chunk.get("result", chunk)))
-    return without_loops(records)
-
-
-def fetch_jaeger(base_url: str, trace_id: str, timeout: float = 10.0) -> list[SpanRecord]:
-    """One trace from Jaeger's query API v3 (``GET {base}/api/v3/traces/{trace id}``, OTLP/JSON in ``result``)."""
-    status, body = jaeger_get(base_url, f"/api/v3/traces/{trace_id}", timeout)
-    if status != 200:
-        raise ValueError(f"Jaeger at {base_url} answered {status} for trace {trace_id}")
-    return jaeger_records(body)
-
-
-def json_chunks(body: str) -> list[dict[str, Any]]:
-    """The JSON objects of a body that may hold several, one after the other (Jaeger's streamed answers)."""
-    decoder, chunks, index = json.JSONDecoder(), [], 0
-    while index < len(body):
-        while index < len(body) and body[index].isspace():
-            index += 1
-        if index >= len(body):
-            break
-        chunk, index = decoder.raw_decode(body, index)
-        chunks.append(chunk)
-    return chunks

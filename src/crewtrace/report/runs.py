@@ -9,20 +9,18 @@ from __future__ import annotations
 import json
 import re
 import time
-import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from crewtrace.report.records import SpanRecord, jaeger_get, jaeger_records
+from crewtrace.report.records import SpanRecord
 from crewtrace.report.render import money, ms, summary_data, when
 from crewtrace.report.summary import Summary, run_roots, summarize_run
 
 STATUSES = ("completed", "failed")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_LIMIT = 20
-JAEGER_SEARCH_DEPTH = 1000  # traces asked of Jaeger per service (its newest first)
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # The fields of a summary that a run's row carries (`runs --json`): the same values as `summary --json`.
@@ -121,41 +119,6 @@ def all_runs(records: Sequence[SpanRecord]) -> list[Summary]:
 def select(records: Sequence[SpanRecord], where: RunFilter) -> list[Summary]:
     """The runs in ``records`` that pass ``where``, newest first, at most ``where.limit``."""
     return [run for run in all_runs(records) if where.matches(run)][: where.limit]
-
-
-def fetch_jaeger_runs(
-    base_url: str, since_ns: int | None = None, service: str | None = None, timeout: float = 30.0
-) -> list[SpanRecord]:
-    """The spans of the newest traces in Jaeger (query API v3: ``/api/v3/services``, then ``/api/v3/traces``
-    per service, started since ``since_ns``, at most JAEGER_SEARCH_DEPTH traces per service)."""
-    base = base_url.rstrip("/")
-    if service is None:
-        status, body = jaeger_get(base, "/api/v3/services", timeout)
-        if status != 200:
-            raise ValueError(f"Jaeger at {base_url} answered {status} for its services")
-        services = sorted(json.loads(body).get("services") or [])
-    else:
-        services = [service]
-    start = datetime.fromtimestamp((since_ns or 0) / 1e9, UTC)
-    end = datetime.now(UTC) + timedelta(days=1)  # a little ahead: clocks differ
-    seen: dict[tuple[str, str], SpanRecord] = {}
-    for name in services:
-        query = urllib.parse.urlencode(
-            {
-                "query.service_name": name,
-                "query.start_time_min": start.isoformat().replace("+00:00", "Z"),
-                "query.start_time_max": end.isoformat().replace("+00:00", "Z"),
-                "query.num_traces": JAEGER_SEARCH_DEPTH,
-            }
-        )
-        status, body = jaeger_get(base, f"/api/v3/traces?{query}", timeout)
-        if status == 404:  # "No traces found"
-            continue
-        if status != 200:
-            raise ValueError(f"Jaeger at {base_url} answered {status} for the traces of service {name!r}")
-        for record in jaeger_records(body):
-            seen[(record.trace_id, record.span_id)] = record  # a trace of several services comes back twice
-    return list(seen.values())
 
 
 def run_data(run: Summary) -> dict[str, Any]:

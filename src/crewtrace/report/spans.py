@@ -7,6 +7,7 @@ attribute means "not captured" exactly when the run shows no captured text at al
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,9 +69,25 @@ def is_llm(record: SpanRecord) -> bool:
     return record.operation in (attributes.OP_CHAT, "text_completion", "generate_content")
 
 
+def count(attrs: dict[str, Any], key: str, default: int = 0) -> int:
+    """An integer attribute; ``default`` when absent or not a count (a hand-made file may hold anything)."""
+    value = attrs.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return default
+    return int(value)
+
+
+def amount(attrs: dict[str, Any], key: str) -> float | None:
+    """A number attribute (a cost); None when absent or not a finite number."""
+    value = attrs.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 def total(records: Iterable[SpanRecord], key: str) -> int:
     """The sum of an integer attribute over the spans (absent counts 0)."""
-    return sum(int(r.attributes.get(key, 0) or 0) for r in records)
+    return sum(count(r.attributes, key) for r in records)
 
 
 def captured(records: Iterable[SpanRecord]) -> bool:
@@ -87,7 +104,7 @@ def text(attrs: dict[str, Any], key: str, content_captured: bool) -> str | None:
 
 def call_cost(calls: Iterable[SpanRecord]) -> float | None:
     """The sum of the calls' known costs; None when none had a price."""
-    costs = [float(r.attributes[attributes.LLM_COST_USD]) for r in calls if attributes.LLM_COST_USD in r.attributes]
+    costs = [cost for r in calls if (cost := amount(r.attributes, attributes.LLM_COST_USD)) is not None]
     return sum(costs) if costs else None
 
 

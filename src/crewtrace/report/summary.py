@@ -15,8 +15,10 @@ from crewtrace import attributes
 from crewtrace.report.records import SpanRecord
 from crewtrace.report.spans import (
     Failure,
+    amount,
     call_cost,
     captured,
+    count,
     descendants,
     failures_in,
     is_llm,
@@ -104,9 +106,8 @@ class Summary:
 
 def _cost(record: SpanRecord, llm_calls: Sequence[SpanRecord]) -> float | None:
     """A span's roll-up cost, else the sum of its LLM calls' costs; None when no price was known."""
-    if attributes.USAGE_COST_USD in record.attributes:
-        return float(record.attributes[attributes.USAGE_COST_USD])
-    return call_cost(llm_calls)
+    cost = amount(record.attributes, attributes.USAGE_COST_USD)
+    return cost if cost is not None else call_cost(llm_calls)
 
 
 def _task_row(number: int, task: SpanRecord, records: Sequence[SpanRecord]) -> TaskRow:
@@ -116,11 +117,9 @@ def _task_row(number: int, task: SpanRecord, records: Sequence[SpanRecord]) -> T
     ]
     llm_calls = [r for r in under if is_llm(r)]
     models = {str(r.attributes.get(attributes.GEN_AI_REQUEST_MODEL)) for r in llm_calls}
-    tokens = task.attributes.get(attributes.USAGE_TOTAL_TOKENS)
-    if tokens is None:
-        tokens = total(llm_calls, attributes.GEN_AI_USAGE_INPUT_TOKENS) + total(
-            llm_calls, attributes.GEN_AI_USAGE_OUTPUT_TOKENS
-        )
+    tokens = total(llm_calls, attributes.GEN_AI_USAGE_INPUT_TOKENS) + total(
+        llm_calls, attributes.GEN_AI_USAGE_OUTPUT_TOKENS
+    )
     return TaskRow(
         number=number,
         name=task.name.removeprefix(f"{attributes.OP_EXECUTE_TASK} "),
@@ -131,8 +130,8 @@ def _task_row(number: int, task: SpanRecord, records: Sequence[SpanRecord]) -> T
         duration_s=task.duration_s,
         start_ns=task.start_ns,
         end_ns=task.end_ns,
-        tokens=int(tokens),
-        requests=int(task.attributes.get(attributes.USAGE_REQUESTS, len(llm_calls))),
+        tokens=count(task.attributes, attributes.USAGE_TOTAL_TOKENS, tokens),
+        requests=count(task.attributes, attributes.USAGE_REQUESTS, len(llm_calls)),
         cost_usd=_cost(task, llm_calls),
     )
 
@@ -247,7 +246,7 @@ def summarize_run(trace: Sequence[SpanRecord], root: SpanRecord) -> Summary:
     final = text(attrs, attributes.FLOW_OUTPUT if is_flow else attributes.CREW_FINAL_OUTPUT, content)
 
     def usage(key: str, per_call: str) -> int:
-        return int(attrs.get(key, total(llm_calls, per_call)))
+        return count(attrs, key, total(llm_calls, per_call))
 
     return Summary(
         trace_id=root.trace_id,
@@ -263,13 +262,13 @@ def summarize_run(trace: Sequence[SpanRecord], root: SpanRecord) -> Summary:
         cached_input_tokens=usage(
             attributes.USAGE_CACHE_READ_INPUT_TOKENS, attributes.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
         ),
-        requests=int(attrs.get(attributes.USAGE_REQUESTS, len(llm_calls))),
-        unpriced_requests=int(attrs.get(attributes.USAGE_UNPRICED_REQUESTS, 0)),
+        requests=count(attrs, attributes.USAGE_REQUESTS, len(llm_calls)),
+        unpriced_requests=count(attrs, attributes.USAGE_UNPRICED_REQUESTS),
         tool_calls=sum(1 for r in below if r.operation == attributes.OP_EXECUTE_TOOL),
         cost_usd=_cost(root, llm_calls),
         session_id=_label(attrs.get(attributes.SESSION_ID)),
         user_id=_label(attrs.get(attributes.USER_ID)),
-        tags=[str(t) for t in attrs.get(attributes.RUN_TAGS) or []],
+        tags=[str(t) for t in tags] if isinstance(tags := attrs.get(attributes.RUN_TAGS), list) else [],
         metadata={
             k.removeprefix(attributes.RUN_METADATA_PREFIX): v
             for k, v in sorted(attrs.items())

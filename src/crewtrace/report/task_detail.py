@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from crewtrace import attributes
 from crewtrace.report.records import SpanRecord
-from crewtrace.report.spans import Failure, descendants, failures_in, is_llm, status_of, text
+from crewtrace.report.spans import Failure, amount, count, descendants, failures_in, is_llm, status_of, text
 from crewtrace.report.summary import Summary
 
 
@@ -70,17 +70,16 @@ class TaskDetail:
 
 def _llm_call(record: SpanRecord) -> LLMCall:
     attrs = record.attributes
-    cost = attrs.get(attributes.LLM_COST_USD)
     return LLMCall(
         span_id=record.span_id,
         model=str(attrs.get(attributes.GEN_AI_REQUEST_MODEL, "-")),
         status=status_of(record),
         start_ns=record.start_ns,
         duration_s=record.duration_s,
-        input_tokens=int(attrs.get(attributes.GEN_AI_USAGE_INPUT_TOKENS, 0)),
-        output_tokens=int(attrs.get(attributes.GEN_AI_USAGE_OUTPUT_TOKENS, 0)),
-        cached_input_tokens=int(attrs.get(attributes.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 0)),
-        cost_usd=None if cost is None else float(cost),
+        input_tokens=count(attrs, attributes.GEN_AI_USAGE_INPUT_TOKENS),
+        output_tokens=count(attrs, attributes.GEN_AI_USAGE_OUTPUT_TOKENS),
+        cached_input_tokens=count(attrs, attributes.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+        cost_usd=amount(attrs, attributes.LLM_COST_USD),
     )
 
 

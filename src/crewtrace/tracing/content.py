@@ -1,8 +1,9 @@
 """Content policy: whether free text (prompts, outputs, tool arguments, …) is captured, masked and cut.
 
-Every captured string goes through :meth:`ContentPolicy.text`: common secrets are masked, then the user's
-patterns and hook apply, then the value is cut to ``max_length``. With capture off it returns None, so the
-attribute is left out.
+Every captured string goes through :meth:`ContentPolicy.text`: common secrets are masked (crewtrace.masking),
+then the user's patterns and hook apply, then the value is cut to ``max_length``. With capture off it returns
+None, so the attribute is left out. Names and labels (crew, agent, task, tool, session, tags), written
+whatever the capture switch says, go through :meth:`ContentPolicy.label`: the secret masks and the patterns.
 """
 
 from __future__ import annotations
@@ -14,29 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from crewtrace.masking import REDACTED, mask_secrets
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_LENGTH = 16 * 1024
 TRUNCATION_MARK = "…[truncated {n} chars]"
-REDACTED = "[REDACTED]"
 _MASK_MARGIN = 256  # characters past the cut that are still masked with the kept text
 CAPTURE_ENV = "CREWTRACE_CAPTURE_CONTENT"
 OTEL_CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-
-# Secrets masked in every captured value (replacement keeps a prefix where it tells what was there). Each
-# pattern runs only on text that holds its marker: a substring test is far cheaper than a regex pass.
-_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/-]{16,}=*")
-SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = (
-    ("sk-", re.compile(r"sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"), REDACTED),  # OpenAI / Anthropic keys
-    ("AKIA", re.compile(r"AKIA[0-9A-Z]{16}"), REDACTED),  # AWS access key ids
-    ("gh", re.compile(r"gh[pousr]_[A-Za-z0-9]{36,}"), REDACTED),  # GitHub tokens (marker: _GITHUB_MARKER)
-    ("earer", _BEARER, r"\1" + REDACTED),  # bearer tokens (Bearer, bearer)
-    ("EARER", _BEARER, r"\1" + REDACTED),  # (BEARER)
-    ("@", re.compile(r"(://[^/\s:@]+:)[^/\s@]+(@)"), r"\1" + REDACTED + r"\2"),  # passwords in URLs
-)
-
-
-_GITHUB_MARKER = re.compile(r"gh[pousr]_")
 
 
 def to_text(value: Any) -> str:
@@ -93,13 +80,13 @@ class ContentPolicy:
         if limit is None:
             limit = self.max_length
         if self._plain and len(text) <= limit:  # the usual case: no user rules, nothing to cut
-            return _masked_secrets(text) if self.mask_secrets else text
+            return mask_secrets(text) if self.mask_secrets else text
         limit = max(limit, 0)
         full = len(text)
         if full > limit + _MASK_MARGIN:
             text = text[: limit + _MASK_MARGIN]
         if self.mask_secrets:
-            text = _masked_secrets(text)
+            text = mask_secrets(text)
         for pattern in self.patterns:
             text = pattern.sub(REDACTED, text)
         if self.redact is not None:
@@ -114,29 +101,19 @@ class ContentPolicy:
             return text[:limit] + TRUNCATION_MARK.format(n=full - limit)
         return text
 
+    def label(self, value: str) -> str:
+        """A name or label (written even with capture off): secrets and the user's patterns masked, the hook not
+        applied (it is for content, and may return anything)."""
+        if self.mask_secrets:
+            value = mask_secrets(value)
+        for pattern in self.patterns:
+            value = pattern.sub(REDACTED, value)
+        return value
+
     def _log_once(self, kind: str, message: str, *args: Any) -> None:
         if kind not in self._failed:
             self._failed.add(kind)
             logger.warning(message, *args)
-
-
-def _masked_secrets(text: str) -> str:
-    """``text`` with common secrets masked: only the patterns whose marker it holds run."""
-    # The markers of SECRET_PATTERNS, tested inline: most texts hold none, and this is their whole cost. GitHub's
-    # is looked for with its underscore: "gh" alone is in every "Thought".
-    if not (
-        "sk-" in text
-        or "AKIA" in text
-        or "earer" in text
-        or "EARER" in text
-        or "@" in text
-        or _GITHUB_MARKER.search(text) is not None
-    ):
-        return text
-    for marker, pattern, replacement in SECRET_PATTERNS:
-        if marker in text:
-            text = pattern.sub(replacement, text)
-    return text
 
 
 def compile_patterns(patterns: Any) -> tuple[re.Pattern[str], ...]:
