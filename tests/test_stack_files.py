@@ -211,12 +211,23 @@ _NUMERIC_OR_NAME = [
         "sk-ant-api03-abcdefghijklmnopqrstuvwxyz",
         "AKIAIOSFODNN7EXAMPLE",
         "ghp_" + "a" * 36,
+        "github_pat_11ABCDEFG0123456789_abcdefghij",
+        "xoxb-1234567890-abcdefghij",
+        "AIzaSyA-1234567890abcdefghijklmnopqrstu",
         "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig",
         "postgres://admin:hunter2@db.internal:5432/app",
     ],
 )
 def test_redaction_masks_common_secrets(secret):
     assert any(p.search(secret) for p in _REDACTION), secret
+
+
+def test_redaction_masks_the_whole_of_a_url_password_holding_an_at_sign():
+    url = "postgres://admin:p@ss@w0rd@db.internal:5432/app"
+    masked = url
+    for pattern in _REDACTION:
+        masked = pattern.sub("****", masked)
+    assert "w0rd" not in masked and "ss@" not in masked and "db.internal:5432/app" in masked, masked
 
 
 @pytest.mark.parametrize("value", [*_NUMERIC_OR_NAME, "1333", "0.000405", "gpt-4o-mini", "https://api.openai.com/v1"])

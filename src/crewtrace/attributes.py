@@ -216,3 +216,23 @@ AGENT_THOUGHT_TEXT: Final = "crewai.agent.thought.text"
 SPAN_INCOMPLETE: Final = "crewai.span.incomplete"
 # Set on a span whose longest values were cut because it was larger than one export request may be.
 SPAN_TRUNCATED: Final = "crewai.span.truncated"
+
+# Names and labels written whatever the capture switch says (the span name too): secrets in them are masked
+# (ContentPolicy.label), as in captured text.
+LABEL_ATTRIBUTES: Final = frozenset(
+    {
+        GEN_AI_WORKFLOW_NAME,
+        GEN_AI_AGENT_NAME,
+        GEN_AI_TOOL_NAME,
+        GEN_AI_REQUEST_MODEL,
+        TASK_NAME,
+        TASK_AGENT_ROLE,
+        AGENT_ROLE,
+        AGENT_TOOLS,
+        FLOW_NAME,
+        FLOW_METHOD_NAME,
+        GUARDRAIL_NAME,
+        MCP_SERVER_NAME,
+        TOOL_CLASS,
+    }
+)

@@ -49,19 +49,19 @@ class RunLabels:
         )
 
     def span_attributes(self, policy: ContentPolicy) -> dict[str, Any]:
-        """The attributes every span of the run carries; metadata values pass the content policy."""
+        """The attributes every span of the run carries: metadata values pass the content policy, and secrets are
+        masked in the labels and the metadata keys."""
         attrs: dict[str, Any] = {}
         if self.session_id:
-            attrs[attributes.SESSION_ID] = self.session_id
-            attrs[attributes.GEN_AI_CONVERSATION_ID] = self.session_id
+            attrs[attributes.SESSION_ID] = attrs[attributes.GEN_AI_CONVERSATION_ID] = policy.label(self.session_id)
         if self.user_id:
-            attrs[attributes.USER_ID] = self.user_id
+            attrs[attributes.USER_ID] = policy.label(self.user_id)
         if self.tags:
-            attrs[attributes.RUN_TAGS] = self.tags
+            attrs[attributes.RUN_TAGS] = [policy.label(tag) for tag in self.tags]
         for key, value in self.metadata.items():
             kept = policy.text(value) if isinstance(value, str) else (value if policy.capture else None)
             if kept is not None:
-                attrs[attributes.RUN_METADATA_PREFIX + key] = kept
+                attrs[attributes.RUN_METADATA_PREFIX + policy.label(key)] = kept
         return attrs
 
 

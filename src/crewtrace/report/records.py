@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from crewtrace import attributes
-from crewtrace.masking import shorten
+from crewtrace.masking import mask_secrets, shorten
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def _text(parent: Mapping[str, Any], key: str) -> str:
         return ""
     if not isinstance(value, str):
         raise ShapeError(f"{key} is not a string")
-    return value
+    return mask_secrets(value)
 
 
 _MAX_NANOS_DIGITS = 20  # 2**64 has 20 digits
@@ -136,7 +136,7 @@ def otlp_value(value: Any) -> Any:
             return bool(item)
         if isinstance(item, (Mapping, list)):
             raise ShapeError(f"{key} is not a scalar")
-        return item
+        return mask_secrets(item) if isinstance(item, str) else item
     return None
 
 
@@ -161,7 +161,7 @@ def _attributes(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         key = kv.get("key")
         if not isinstance(key, str):
             raise ShapeError("an attribute key is not a string")
-        found[key] = otlp_value(kv.get("value"))
+        found[mask_secrets(key)] = otlp_value(kv.get("value"))
     return found
 
 
@@ -210,7 +210,8 @@ def _span(span: Mapping[str, Any]) -> SpanRecord:
 
 def records_from_otlp(message: Any) -> list[SpanRecord]:
     """Records from one OTLP/JSON ``TracesData`` / ``ExportTraceServiceRequest`` object; a ShapeError (a
-    ValueError saying what is wrong) for anything else."""
+    ValueError saying what is wrong) for anything else. Secrets are masked in every text read (crewtrace.masking):
+    a trace written by another tool, or with masking off, shows none in a summary or a page either."""
     if not isinstance(message, Mapping):
         raise ShapeError(f"a {type(message).__name__}, not an object of resourceSpans")
     try:

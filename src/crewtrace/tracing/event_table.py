@@ -11,7 +11,14 @@ from typing import Any
 
 from crewtrace import crewai_releases
 from crewtrace.tracing.builders import agent, llm, steps, task, tool, workflow
-from crewtrace.tracing.builders.common import Attributes, SpanError, SpanStart, type_name
+from crewtrace.tracing.builders.common import (
+    Attributes,
+    SpanError,
+    SpanStart,
+    label_attributes,
+    type_name,
+    with_labels_masked,
+)
 from crewtrace.tracing.content import ContentPolicy
 
 CREW, TASK, AGENT, LLM, TOOL, FLOW, METHOD = "crew", "task", "agent", "llm", "tool", "flow", "method"
@@ -155,10 +162,10 @@ def is_internal(source: Any, event: Any) -> bool:
 
 
 def start_of(unit: str, source: Any, event: Any, policy: ContentPolicy, task_index: int | None) -> SpanStart:
-    """The span a start event opens."""
+    """The span a start event opens (its names and labels masked like captured text)."""
     if unit == TASK:
-        return task.task_start(source, event, task_index, policy)
-    return _STARTS[event.type][1](source, event, policy)
+        return with_labels_masked(task.task_start(source, event, task_index, policy), policy)
+    return with_labels_masked(_STARTS[event.type][1](source, event, policy), policy)
 
 
 def end_attributes(unit: str, event: Any, policy: ContentPolicy) -> Attributes:
@@ -168,7 +175,8 @@ def end_attributes(unit: str, event: Any, policy: ContentPolicy) -> Attributes:
 
 def mark_of(event: Any, policy: ContentPolicy) -> tuple[str, Attributes]:
     """The span event (name, attributes) a mark event records."""
-    return MARK_EVENTS[event.type](event, policy)
+    name, attrs = MARK_EVENTS[event.type](event, policy)
+    return name, label_attributes(attrs, policy)
 
 
 def error_of(event: Any, policy: ContentPolicy) -> SpanError | None:

@@ -54,6 +54,24 @@ def put_text(attrs: Attributes, key: str, value: Any, policy: ContentPolicy) -> 
     put(attrs, key, policy.text(value))
 
 
+def with_labels_masked(spec: SpanStart, policy: ContentPolicy) -> SpanStart:
+    """The span with secrets masked in its name and its names and labels (attributes.LABEL_ATTRIBUTES): they
+    are written even with capture off, and a crew or a tool may be named after a key."""
+    label_attributes(spec.attributes, policy)
+    return spec._replace(name=policy.label(spec.name))
+
+
+def label_attributes(attrs: Attributes, policy: ContentPolicy) -> Attributes:
+    """``attrs`` with secrets masked in the values of attributes.LABEL_ATTRIBUTES (in place)."""
+    for key in attributes.LABEL_ATTRIBUTES.intersection(attrs):
+        value = attrs[key]
+        if isinstance(value, str):
+            attrs[key] = policy.label(value)
+        elif isinstance(value, (list, tuple)):
+            attrs[key] = [policy.label(v) if isinstance(v, str) else v for v in value]  # type: ignore[misc]
+    return attrs
+
+
 def type_name(error_type: Any) -> str:
     """The error.type value for an exception class: qualified unless it is a builtin."""
     if not isinstance(error_type, type):
