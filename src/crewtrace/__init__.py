@@ -5,10 +5,10 @@ instrumentor for applications that build their own providers; ``crewtrace.contex
 labels the runs started inside. A bad setting raises ``SettingError``.
 """
 
+from crewtrace.errors import SettingError
 from crewtrace.instrumentor import CrewAIInstrumentor
 from crewtrace.run_context import context
 from crewtrace.setup.configure import Instrumentation, instrument
-from crewtrace.setup.settings import SettingError
 from crewtrace.version import __version__
 
 __all__ = ["CrewAIInstrumentor", "Instrumentation", "SettingError", "__version__", "context", "instrument"]

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from crewtrace import attributes
-from crewtrace.setup.settings import SettingError
+from crewtrace.errors import SettingError
 from crewtrace.tracing.content import ContentPolicy
 
 _MAX_ID_LENGTH = 256

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from crewtrace import attributes
+from crewtrace.masking import redact_url
 from crewtrace.setup.losses import Failure
 
 DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318"}
@@ -51,17 +52,18 @@ def env_endpoint(protocol: str) -> str:
 def otlp_exporter(
     protocol: str, endpoint: str | None, headers: dict[str, str] | None, timeout: float | None
 ) -> tuple[SpanExporter, str]:
-    """The SDK's OTLP span exporter for ``protocol``, and where it sends (for the log and the demo)."""
+    """The SDK's OTLP span exporter for ``protocol``, and where it sends (for the log and the demo; a password
+    in the URL masked)."""
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
         exporter: SpanExporter = GrpcExporter(endpoint=endpoint, headers=headers, timeout=timeout)
-        return exporter, f"OTLP gRPC {endpoint or env_endpoint(protocol)}"
+        return exporter, f"OTLP gRPC {redact_url(endpoint or env_endpoint(protocol))}"
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
     url = http_traces_url(endpoint) if endpoint else None
     exporter = HttpExporter(endpoint=url, headers=headers, timeout=timeout)
-    return exporter, f"OTLP HTTP {url or http_traces_url(env_endpoint(protocol))}"
+    return exporter, f"OTLP HTTP {redact_url(url or http_traces_url(env_endpoint(protocol)))}"
 
 
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")

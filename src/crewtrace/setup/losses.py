@@ -10,6 +10,7 @@ protocol (4317 speaks gRPC, 4318 HTTP).
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 from collections import Counter as Tally
@@ -18,8 +19,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 from opentelemetry.metrics import Counter
+from opentelemetry.sdk import environment_variables as sdk_env
 
 from crewtrace import attributes
+from crewtrace.masking import mask_secrets, redact_url, shorten
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +41,7 @@ ADVICE = {
     "or raise the receiver's limit",
     attributes.DROPPED_TIMED_OUT: "{where} did not answer in time ({detail}): check the network, or raise timeout",
     attributes.DROPPED_REJECTED: "{where} rejected the spans ({detail}): check the endpoint's path and headers",
-    attributes.DROPPED_WRONG_PROTOCOL: "{where} {detail} (OTLP's ports: 4317 speaks gRPC, 4318 HTTP): "
-    "set protocol or the port to match",
+    attributes.DROPPED_WRONG_PROTOCOL: "{where} {detail}",
     attributes.DROPPED_FILE_UNWRITABLE: "could not write spans to {where} ({detail})",
     attributes.DROPPED_NOT_SENT: "{detail}",
     attributes.DROPPED_EXPORT_FAILED: "exporting to {where} failed ({detail}); turn logging up to INFO for the "
@@ -73,7 +75,7 @@ def from_status(code: Any) -> Failure | None:
             return Failure(attributes.DROPPED_TIMED_OUT, f"HTTP {code}")
         return Failure(attributes.DROPPED_REJECTED, f"HTTP {code}")
     if isinstance(code, BaseException):
-        text = f"{type(code).__name__}: {code}"[:200]
+        text = shorten(mask_secrets(f"{type(code).__name__}: {code}"))
         if "timeout" in type(code).__name__.lower() or isinstance(code, TimeoutError):
             return Failure(attributes.DROPPED_TIMED_OUT, text)
         return Failure(UNREACHABLE, text)
@@ -177,7 +179,7 @@ def probe(endpoint: str, protocol: str, timeout: float = 0.5) -> Failure | None:
     except OSError as exc:
         return Failure(UNREACHABLE, f"{where}: {exc.strerror or exc}")
     with conn:
-        if endpoint.startswith("https://"):
+        if endpoint.startswith("https://") and protocol != "grpc":
             return None  # TLS: the protocol cannot be read without a handshake
         try:
             conn.sendall(_H2_PREFACE if protocol == "grpc" else _HTTP1_REQUEST)
@@ -186,14 +188,45 @@ def probe(endpoint: str, protocol: str, timeout: float = 0.5) -> Failure | None:
             return Failure(attributes.DROPPED_TIMED_OUT, f"{where} accepts connections but does not answer")
         except OSError:
             return None  # it accepted the connection; nothing more can be told
+    return _heard(reply, endpoint, protocol, where)
+
+
+def _heard(reply: bytes, endpoint: str, protocol: str, where: str) -> Failure | None:
+    """What the first bytes the endpoint answered tell about it, against what the exporter will speak."""
     speaks_http1 = reply.startswith(b"HTTP/")
     speaks_h2 = len(reply) >= 4 and reply[3] == 0x04  # an HTTP/2 server opens with a SETTINGS frame
+    speaks_tls = reply[:1] == b"\x15"  # a TLS server answers plaintext with an alert record
+    if protocol == "grpc" and speaks_h2 and grpc_uses_tls(endpoint):
+        return Failure(
+            attributes.DROPPED_WRONG_PROTOCOL,
+            f"speaks gRPC without TLS, but the exporter uses TLS for {redact_url(endpoint)} (the SDK's rule for an "
+            f"endpoint without http://): write it as http://{where}, or set {sdk_env.OTEL_EXPORTER_OTLP_INSECURE}=true",
+        )
+    if protocol == "grpc" and speaks_tls:
+        return None  # TLS on both sides, or a plaintext exporter the TLS server will refuse: the SDK says which
     if protocol == "grpc" and reply and not speaks_h2:
-        return Failure(attributes.DROPPED_WRONG_PROTOCOL, "answers in HTTP/1 (it may be OTLP/HTTP), not gRPC")
+        return Failure(attributes.DROPPED_WRONG_PROTOCOL, f"answers in HTTP/1 (it may be OTLP/HTTP), not gRPC{_PORTS}")
     if protocol != "grpc" and not speaks_http1:
         heard = "in HTTP/2 (OTLP/gRPC)" if speaks_h2 else "not in HTTP/1.1 (it may be OTLP/gRPC)"
-        return Failure(attributes.DROPPED_WRONG_PROTOCOL, f"answers {heard}, not OTLP/HTTP")
+        return Failure(attributes.DROPPED_WRONG_PROTOCOL, f"answers {heard}, not OTLP/HTTP{_PORTS}")
     return None
+
+
+_PORTS = " (OTLP's ports: 4317 speaks gRPC, 4318 HTTP): set protocol or the port to match"
+
+
+def grpc_uses_tls(endpoint: str) -> bool:
+    """Whether the SDK's gRPC exporter speaks TLS to ``endpoint``: always for https://; else unless
+    OTEL_EXPORTER_OTLP_TRACES_INSECURE or OTEL_EXPORTER_OTLP_INSECURE (the first set) is true; without those,
+    only http:// means plaintext, so a bare host:port means TLS."""
+    scheme = endpoint.split("://", 1)[0].lower() if "://" in endpoint else ""
+    if scheme == "https":
+        return True
+    for variable in (sdk_env.OTEL_EXPORTER_OTLP_TRACES_INSECURE, sdk_env.OTEL_EXPORTER_OTLP_INSECURE):
+        value = os.environ.get(variable)
+        if value is not None:
+            return value.strip().lower() != "true"
+    return scheme != "http"
 
 
 class Losses:

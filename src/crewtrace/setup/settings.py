@@ -14,15 +14,16 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from opentelemetry import environment_variables as api_env
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk import environment_variables as sdk_env
 from opentelemetry.sdk.trace import TracerProvider, sampling
 from opentelemetry.sdk.trace.sampling import Sampler
-from opentelemetry.util.re import parse_env_headers
 
+from crewtrace.errors import SettingError
+from crewtrace.masking import shorten
 from crewtrace.setup.delivery import DEFAULT_SHUTDOWN_TIMEOUT
 from crewtrace.setup.exporters import DEFAULT_ENDPOINTS
 from crewtrace.setup.request_size import DEFAULT_MAX_REQUEST_SIZE
@@ -37,6 +38,8 @@ CREWAI_TELEMETRY_ENV = "CREWAI_DISABLE_TELEMETRY"
 PROTOCOLS = ("grpc", "http/protobuf")
 EXPORTERS = ("otlp", "console", "file", "none")
 METRICS_EXPORTERS = ("otlp", "console", "none")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110's token
+HEADER_VALUE = re.compile(r"[\x20-\x7e\t]*")  # one line of printable ASCII (gRPC metadata allows no more)
 HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$")
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 _GENAI_CAPTURE = {"span_only": True, "event_only": True, "span_and_event": True, "no_content": False}
@@ -52,15 +55,6 @@ SAMPLERS: dict[str, Callable[[float], Sampler]] = {
 RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
 
 
-class SettingError(ValueError):
-    """A bad setting: ``crewtrace: <source>=<value> is not accepted; <setting> takes <what is accepted>``."""
-
-    def __init__(self, setting: str, source: str, value: Any, accepted: str, why: str = "") -> None:
-        shown = "{...}" if isinstance(value, Mapping) else repr(value)
-        detail = f" ({why})" if why else ""
-        super().__init__(f"crewtrace: {source}={shown} is not accepted; {setting} takes {accepted}{detail}")
-
-
 class _BadValueError(Exception):
     """Raised by a check: the value is not accepted (with an optional reason)."""
 
@@ -72,7 +66,9 @@ def _exporters(value: Any) -> list[str]:
     names = value.split(",") if isinstance(value, str) else value
     if not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
         raise _BadValueError
-    chosen = [n.strip().lower() for n in names if n.strip()] or ["otlp"]
+    chosen = [n.strip().lower() for n in names if n.strip()]
+    if not chosen:
+        raise _BadValueError("none named; 'none' sends nowhere")
     if any(n not in EXPORTERS for n in chosen):
         raise _BadValueError
     return [n for n in chosen if n != "none"]
@@ -106,14 +102,23 @@ def _endpoint(value: Any) -> str:
 
 
 def _headers(value: Any) -> dict[str, str]:
-    if isinstance(value, Mapping):
-        return {str(k).lower(): str(v) for k, v in value.items()}
-    if not isinstance(value, str):
+    """Headers as a dict or as OTEL_EXPORTER_OTLP_HEADERS writes them ('k1=v1,k2=v2', values URL-encoded or
+    not). Checked here, so a bad one fails at setup, not at every export, and its value is never printed."""
+    if isinstance(value, str):
+        items = [item for item in value.split(",") if item.strip()]
+        if any("=" not in item for item in items):
+            raise _BadValueError("an item without '='")
+        value = {unquote(k).strip(): unquote(v).strip() for k, v in (item.split("=", 1) for item in items)}
+    if not isinstance(value, Mapping):
         raise _BadValueError
-    items = [item for item in value.split(",") if item.strip()]
-    if any("=" not in item or not item.split("=", 1)[0].strip() for item in items):
-        raise _BadValueError
-    return {k.lower(): v for k, v in parse_env_headers(value, liberal=True).items()}
+    headers = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not HEADER_NAME.fullmatch(key):
+            raise _BadValueError("a header name that is not a token (letters, digits, !#$%&'*+-.^_`|~)")
+        if not isinstance(item, str) or not HEADER_VALUE.fullmatch(item):
+            raise _BadValueError(f"the value of {shorten(key, 40)!r} is not printable ASCII on one line")
+        headers[key.lower()] = item
+    return headers
 
 
 def _seconds(value: Any) -> float:
@@ -241,6 +246,7 @@ class Setting:
     env: tuple[str, ...] = ()
     default: Any = None
     from_env: Callable[[str], Any] = str  # an environment string as the value the check expects
+    secret: bool = False  # holds credentials: a bad value is never shown
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -250,8 +256,8 @@ SETTINGS: tuple[Setting, ...] = (
             (sdk_env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, sdk_env.OTEL_EXPORTER_OTLP_PROTOCOL), "grpc"),
     Setting("endpoint", "an http(s) URL such as http://localhost:4317, or host:port for grpc", _endpoint,
             (sdk_env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, sdk_env.OTEL_EXPORTER_OTLP_ENDPOINT)),
-    Setting("headers", "'key1=value1,key2=value2' or a dict", _headers,
-            (sdk_env.OTEL_EXPORTER_OTLP_TRACES_HEADERS, sdk_env.OTEL_EXPORTER_OTLP_HEADERS)),
+    Setting("headers", "'key1=value1,key2=value2' or a dict of str", _headers,
+            (sdk_env.OTEL_EXPORTER_OTLP_TRACES_HEADERS, sdk_env.OTEL_EXPORTER_OTLP_HEADERS), secret=True),
     Setting("timeout", "a positive number of seconds", _seconds,
             (sdk_env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, sdk_env.OTEL_EXPORTER_OTLP_TIMEOUT), None, _env_number),
     Setting("service_name", "a non-empty string", _text, (sdk_env.OTEL_SERVICE_NAME,)),
@@ -296,7 +302,7 @@ def _read(setting: Setting, value: Any) -> tuple[Any, str]:
         converted = raw if source == setting.name else setting.from_env(raw)
         return setting.check(converted), source
     except _BadValueError as bad:
-        raise SettingError(setting.name, source, raw, setting.accepted, str(bad)) from None
+        raise SettingError(setting.name, source, raw, setting.accepted, str(bad), setting.secret) from None
 
 
 def read(name: str, value: Any = None) -> Any:
@@ -313,6 +319,7 @@ def resolve(arguments: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str
     for setting in SETTINGS:
         values[setting.name], sources[setting.name] = _read(setting, arguments.get(setting.name))
     _check_together(values, sources)
+    check_sdk_variables()
     return values, sources
 
 
@@ -335,6 +342,42 @@ def _check_together(values: dict[str, Any], sources: dict[str, str]) -> None:
     if sources["sampler_arg"] == "sampler_arg" and values["sampler"] not in RATIO_SAMPLERS:
         raise SettingError("sampler_arg", "sampler_arg", values["sampler_arg"],
                            f"a ratio only with sampler {' or '.join(RATIO_SAMPLERS)}")  # fmt: skip
+
+
+# Variables the SDK reads itself when crewtrace makes the batch processor and the OTLP exporters: checked here
+# first, so a bad one is a SettingError at setup rather than the SDK's exception or logged traceback.
+SDK_DEFAULT_MAX_QUEUE_SIZE = 2048  # the specification's defaults, which the SDK uses
+SDK_DEFAULT_MAX_EXPORT_BATCH_SIZE = 512
+COMPRESSIONS = ("gzip", "deflate", "none")
+_WHOLE = "a whole number above 0"
+_COMPRESSION_ENV = (
+    sdk_env.OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
+    sdk_env.OTEL_EXPORTER_OTLP_METRICS_COMPRESSION,
+    sdk_env.OTEL_EXPORTER_OTLP_COMPRESSION,
+)
+
+
+def _env_whole(variable: str, default: int) -> int:
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingError(variable, variable, raw, _WHOLE)
+    return int(raw)
+
+
+def check_sdk_variables() -> None:
+    """The OTEL_BSP_* and OTEL_EXPORTER_OTLP_*COMPRESSION variables, as the SDK will read them."""
+    _env_whole(sdk_env.OTEL_BSP_SCHEDULE_DELAY, 1)
+    queue = _env_whole(sdk_env.OTEL_BSP_MAX_QUEUE_SIZE, SDK_DEFAULT_MAX_QUEUE_SIZE)
+    batch = _env_whole(sdk_env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE, min(SDK_DEFAULT_MAX_EXPORT_BATCH_SIZE, queue))
+    if batch > queue:
+        variable = sdk_env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE
+        raise SettingError(variable, variable, str(batch), f"{_WHOLE}, at most the queue size ({queue})")
+    for variable in _COMPRESSION_ENV:
+        raw = os.environ.get(variable)
+        if raw is not None and raw.strip().lower() not in COMPRESSIONS:
+            raise SettingError(variable, variable, raw, " or ".join(COMPRESSIONS))
 
 
 def make_sampler(values: Mapping[str, Any]) -> Sampler:
