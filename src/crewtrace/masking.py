@@ -1,4 +1,5 @@
-"""Credentials masked wherever crewtrace writes text: captured content, names and labels, log lines, errors.
+"""Text made safe to write: credentials masked wherever crewtrace writes text (captured content, names and
+labels, log lines, errors), and lone surrogates replaced so every text can be encoded.
 
 The bottom layer (standard library only), so the tracer, the setup and the report all mask the same way.
 Each row of ``SECRET_PATTERNS`` runs only on text that holds one of its markers: a substring test is far
@@ -93,6 +94,17 @@ def mask_secrets(text: str) -> str:
         if any(marker in text for marker in row.markers):
             text = row.pattern.sub(row.replacement, text)
     return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(text: str) -> str:
+    """``text`` with each lone surrogate (from a bad decode in a tool, or a JSON escape) replaced by U+FFFD:
+    UTF-8 cannot encode them, and one would make the exporter drop the value with a logged traceback."""
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def redact_url(url: str) -> str:

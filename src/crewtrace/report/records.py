@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from crewtrace import attributes
-from crewtrace.masking import mask_secrets, shorten
+from crewtrace.masking import encodable, mask_secrets, shorten
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def _text(parent: Mapping[str, Any], key: str) -> str:
         return ""
     if not isinstance(value, str):
         raise ShapeError(f"{key} is not a string")
-    return mask_secrets(value)
+    return mask_secrets(encodable(value))
 
 
 _MAX_NANOS_DIGITS = 20  # 2**64 has 20 digits
@@ -136,7 +136,7 @@ def otlp_value(value: Any) -> Any:
             return bool(item)
         if isinstance(item, (Mapping, list)):
             raise ShapeError(f"{key} is not a scalar")
-        return mask_secrets(item) if isinstance(item, str) else item
+        return mask_secrets(encodable(item)) if isinstance(item, str) else item
     return None
 
 
@@ -161,7 +161,7 @@ def _attributes(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         key = kv.get("key")
         if not isinstance(key, str):
             raise ShapeError("an attribute key is not a string")
-        found[mask_secrets(key)] = otlp_value(kv.get("value"))
+        found[mask_secrets(encodable(key))] = otlp_value(kv.get("value"))
     return found
 
 

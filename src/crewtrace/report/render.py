@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -68,9 +69,20 @@ def _block(text: str | None, indent: str = "  ") -> list[str]:
     if not text:
         return [f"{indent}(none)"]
     lines: list[str] = []
+    width = _TEXT_WIDTH - len(indent)
     for paragraph in text.splitlines() or [""]:
+        paragraph = _LONG_WORD.sub(lambda word: _sliced(word.group(0), width), paragraph)
         lines += textwrap.wrap(paragraph, _TEXT_WIDTH, initial_indent=indent, subsequent_indent=indent) or [indent]
     return lines
+
+
+# textwrap cuts a word longer than a line one line at a time, copying the rest each time: quadratic on a
+# megabyte without a space. Such words are sliced to lines first (what textwrap would do), in linear time.
+_LONG_WORD = re.compile(rf"\S{{{_TEXT_WIDTH // 2},}}")
+
+
+def _sliced(word: str, width: int) -> str:
+    return " ".join(word[i : i + width] for i in range(0, len(word), width))
 
 
 def timeline(summary: Summary, width: int = TIMELINE_WIDTH) -> list[str]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from crewtrace.masking import REDACTED, mask_secrets
+from crewtrace.masking import REDACTED, encodable, mask_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class ContentPolicy:
         """
         if not self.capture or value is None:
             return None
-        text = value if type(value) is str else to_text(value)
+        text = encodable(value if type(value) is str else to_text(value))
         if limit is None:
             limit = self.max_length
         if self._plain and len(text) <= limit:  # the usual case: no user rules, nothing to cut
@@ -91,7 +91,7 @@ class ContentPolicy:
             text = pattern.sub(REDACTED, text)
         if self.redact is not None:
             try:
-                text = str(self.redact(text))
+                text = encodable(str(self.redact(text)))
             except Exception as exc:  # noqa: BLE001 - never leak the unredacted value, never break the crew
                 self._log_once(
                     f"redact:{type(exc).__name__}", "crewtrace: the redact hook raised %r; value left out", exc
@@ -104,6 +104,7 @@ class ContentPolicy:
     def label(self, value: str) -> str:
         """A name or label (written even with capture off): secrets and the user's patterns masked, the hook not
         applied (it is for content, and may return anything)."""
+        value = encodable(value)
         if self.mask_secrets:
             value = mask_secrets(value)
         for pattern in self.patterns:
