@@ -93,8 +93,28 @@ def write(report: dict[str, Any], docs: Path) -> None:
             f"| {_fmt(held['per_crew_bytes'] / 1024)} KiB | {_fmt(held['crewai_per_crew_bytes'] / 1024)} KiB |",
         ]
     lines += _long_life(report.get("long_life"), report.get("crowds"))
+    lines += _hostile_reads(report.get("hostile_reads"))
     (docs / "benchmarks.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     _plot(report, docs / "benchmarks.png")
+
+
+def _hostile_reads(cases: dict[str, dict[str, float]] | None) -> list[str]:
+    if not cases:
+        return []
+    lines = [
+        "",
+        "## Reading hostile trace files",
+        "",
+        "Seconds per command on a hand-made file (benchmarks/hostile_reads.py): a run whose final output is one",
+        "word of megabytes (textwrap alone is quadratic there: 27 s for 8 MB before #25), and a run of thousands",
+        "of tasks (every subtree walk reuses one index of the run's spans).",
+        "",
+        "| file | summary | runs | report |",
+        "|---|---|---|---|",
+    ]
+    for case, seconds in cases.items():
+        lines.append(f"| {case} | {seconds['summary']:.2f} | {seconds['runs']:.2f} | {seconds['report']:.2f} |")
+    return lines
 
 
 def _kickoff_work(counted: dict[str, Any] | None) -> list[str]:

@@ -7,6 +7,7 @@
    bytecode instructions of a whole demo kickoff and its export, per variant.
 4. Repeated text in crewtrace's spans; export throughput of its default pipeline (information only).
 5. Memory per in-flight crew, and memory over a long life (10,000 kickoffs in one process).
+6. Seconds ``crewtrace summary``, ``runs`` and ``report`` take on hostile files (one huge word, many tasks).
 Results go to stdout, and with ``--write`` to docs/benchmarks.md and docs/benchmarks.png.
 """
 
@@ -388,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     report["span_checks"] = _json_of("benchmarks.span_checks")
     report["memory"] = memory(args.quick)
     report["long_life"] = long_life(args.quick)
+    report["hostile_reads"] = _json_of("benchmarks.hostile_reads", *(["--quick"] if args.quick else []))
     print(json.dumps(report, indent=2))
     if args.write:
         from benchmarks.report import write

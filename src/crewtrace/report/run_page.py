@@ -17,7 +17,7 @@ from crewtrace.report.records import SpanRecord
 from crewtrace.report.render import NOT_CAPTURED, money, ms, when
 from crewtrace.report.spans import Failure, children_of
 from crewtrace.report.summary import Summary
-from crewtrace.report.task_detail import TaskDetail, task_detail
+from crewtrace.report.task_detail import TaskDetail, detail_of
 
 # Bar colour by the span's operation (or the first word of its name for crewtrace's other steps).
 _BAR_KINDS = {
@@ -191,7 +191,7 @@ def _tool_calls(detail: TaskDetail) -> str:
 def _task_details(run: Summary) -> str:
     parts = []
     for row in run.tasks:
-        detail = task_detail(run, str(row.number))
+        detail = detail_of(run, row)
         facts = [
             ("Task key", detail.task_key or "-"),
             ("Task id", detail.task_id or "-"),

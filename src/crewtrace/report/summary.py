@@ -7,7 +7,8 @@ spans.py for how the two are told apart.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from crewtrace.report.spans import (
     amount,
     call_cost,
     captured,
+    children_of,
     count,
     descendants,
     failures_in,
@@ -103,6 +105,16 @@ class Summary:
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    @functools.cached_property
+    def children(self) -> dict[str | None, list[SpanRecord]]:
+        """The run's spans by parent id, built once (not a field: the JSON leaves it out)."""
+        return children_of(self.records)
+
+    @functools.cached_property
+    def by_id(self) -> dict[str, SpanRecord]:
+        """The run's spans by span id, built once."""
+        return {record.span_id: record for record in self.records}
+
 
 def _cost(record: SpanRecord, llm_calls: Sequence[SpanRecord]) -> float | None:
     """A span's roll-up cost, else the sum of its LLM calls' costs; None when no price was known."""
@@ -110,8 +122,8 @@ def _cost(record: SpanRecord, llm_calls: Sequence[SpanRecord]) -> float | None:
     return cost if cost is not None else call_cost(llm_calls)
 
 
-def _task_row(number: int, task: SpanRecord, records: Sequence[SpanRecord]) -> TaskRow:
-    under = descendants(records, task.span_id)
+def _task_row(number: int, task: SpanRecord, children: Mapping[str | None, list[SpanRecord]]) -> TaskRow:
+    under = descendants(children, task.span_id)
     agents = [
         r.attributes.get(attributes.GEN_AI_AGENT_NAME, "?") for r in under if r.operation == attributes.OP_INVOKE_AGENT
     ]
@@ -237,7 +249,8 @@ def summarize(records: Sequence[SpanRecord], trace_id: str | None = None) -> Sum
 
 def summarize_run(trace: Sequence[SpanRecord], root: SpanRecord) -> Summary:
     """Summarise the run of ``root``, whose trace's spans are ``trace``: what `summary` and `runs` both show."""
-    below = descendants(trace, root.span_id)
+    children = children_of(trace)
+    below = descendants(children, root.span_id)
     llm_calls = [r for r in below if is_llm(r)]
     tasks = sorted((r for r in below if r.operation == attributes.OP_EXECUTE_TASK), key=lambda r: r.start_ns)
     attrs = root.attributes
@@ -277,7 +290,7 @@ def summarize_run(trace: Sequence[SpanRecord], root: SpanRecord) -> Summary:
         content_captured=content,
         inputs=text(attrs, attributes.FLOW_INPUTS if is_flow else attributes.CREW_INPUTS, content),
         final_output=final,
-        tasks=[_task_row(n, task, trace) for n, task in enumerate(tasks, 1)],
+        tasks=[_task_row(n, task, children) for n, task in enumerate(tasks, 1)],
         agents=_agents(trace, below),
         failures=failures_in([root, *below], content),
         records=list(trace),

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crewtrace import attributes
+from crewtrace.masking import shorten
 from crewtrace.report.records import SpanRecord
 from crewtrace.report.spans import Failure, amount, count, descendants, failures_in, is_llm, status_of, text
-from crewtrace.report.summary import Summary
+from crewtrace.report.summary import Summary, TaskRow
 
 
 @dataclass
@@ -103,11 +104,15 @@ def task_detail(summary: Summary, which: str) -> TaskDetail:
     """The detail of one task, by its name or its number in the tasks table."""
     rows = [t for t in summary.tasks if t.name == which or str(t.number) == which]
     if not rows:
-        names = ", ".join(f"{t.number} {t.name}" for t in summary.tasks) or "none"
-        raise ValueError(f"no task {which!r} in this run; its tasks: {names}")
-    row = rows[0]
-    task = next(r for r in summary.records if r.span_id == row.span_id)
-    under = sorted(descendants(summary.records, task.span_id), key=lambda r: r.start_ns)
+        names = shorten(", ".join(f"{t.number} {t.name}" for t in summary.tasks) or "none")
+        raise ValueError(f"no task {shorten(which)!r} in this run; its tasks: {names}")
+    return detail_of(summary, rows[0])
+
+
+def detail_of(summary: Summary, row: TaskRow) -> TaskDetail:
+    """The detail of the task of one row of the tasks table."""
+    task = summary.by_id[row.span_id]
+    under = sorted(descendants(summary.children, task.span_id), key=lambda r: r.start_ns)
     content = summary.content_captured
     failures = failures_in([task, *under], content)
     failed_spans = {f.span_id: f for f in failures if f.kind == "execute tool"}
