@@ -81,7 +81,10 @@ def _jaeger(url: str) -> Jaeger:
 
 
 def _summary(args: argparse.Namespace) -> str:
+    from crewtrace.report.findings import Rules
+    from crewtrace.report.findings_view import review, review_data, review_lines
     from crewtrace.report.render import as_json, render_task, render_text
+    from crewtrace.report.runs import all_runs
     from crewtrace.report.summary import summarize
     from crewtrace.report.task_detail import task_detail
 
@@ -95,9 +98,11 @@ def _summary(args: argparse.Namespace) -> str:
         records = _read_file("summary", args.file)
     summary = summarize(records, trace_id or None)
     detail = task_detail(summary, args.task) if args.task else None
+    others = [run for run in all_runs(records) if run.span_id != summary.span_id]
+    found = review(summary, others, Rules.from_env())
     if args.json:
-        return as_json(summary, detail)
-    text = render_text(summary)
+        return as_json(summary, detail, review_data(found))
+    text = render_text(summary) + "\n\n" + "\n".join(review_lines(found))
     return text + ("\n\n" + render_task(detail) if detail else "")
 
 

@@ -8,7 +8,6 @@ abandoned with a one-line error, and an answer of the wrong shape is a one-line 
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.parse
@@ -19,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crewtrace.masking import redact_url, shorten
+from crewtrace.report.env import positive
 from crewtrace.report.records import SpanRecord, records_from_otlp, without_loops
 
 MAX_BYTES_ENV = "CREWTRACE_JAEGER_MAX_BYTES"
@@ -28,19 +28,6 @@ DEFAULT_TIMEOUT = 120.0  # seconds for all of one command's requests
 READ_TIMEOUT = 30.0  # seconds one connect or one read of the socket may take (at most what is left)
 JAEGER_SEARCH_DEPTH = 1000  # traces asked of Jaeger per service (its newest first)
 _CHUNK = 64 * 1024
-
-
-def _positive(env: str, default: float, accepted: str, kind: type[int] | type[float]) -> float:
-    raw = os.environ.get(env, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = 0
-    if not 0 < value < float("inf"):
-        raise ValueError(f"crewtrace: {env}={shorten(raw)!r} is not accepted; it takes {accepted}")
-    return value
 
 
 @dataclass
@@ -59,8 +46,8 @@ class Jaeger:
     @classmethod
     def from_env(cls, base_url: str) -> Jaeger:
         """Limits from CREWTRACE_JAEGER_MAX_BYTES and CREWTRACE_JAEGER_TIMEOUT (one-line error when bad)."""
-        max_bytes = _positive(MAX_BYTES_ENV, DEFAULT_MAX_BYTES, "a number of bytes above 0", int)
-        timeout = _positive(TIMEOUT_ENV, DEFAULT_TIMEOUT, "a number of seconds above 0", float)
+        max_bytes = positive(MAX_BYTES_ENV, DEFAULT_MAX_BYTES, "a number of bytes above 0", int)
+        timeout = positive(TIMEOUT_ENV, DEFAULT_TIMEOUT, "a number of seconds above 0", float)
         return cls(base_url, int(max_bytes), timeout)
 
     @property

@@ -213,9 +213,9 @@ def summary_data(summary: Summary) -> dict[str, Any]:
     return data
 
 
-def as_json(summary: Summary, detail: TaskDetail | None = None) -> str:
-    """The same facts, machine-readable."""
-    data = summary_data(summary)
+def as_json(summary: Summary, detail: TaskDetail | None = None, more: Mapping[str, Any] | None = None) -> str:
+    """The same facts, machine-readable (with ``more``, e.g. the findings, at the top level)."""
+    data = summary_data(summary) | dict(more or {})
     if detail is not None:
         data["task_detail"] = dataclasses.asdict(detail)
     return json.dumps(data, indent=2, ensure_ascii=False)

@@ -110,6 +110,10 @@ class Summary:
         """The run's spans by parent id, built once (not a field: the JSON leaves it out)."""
         return children_of(self.records)
 
+    def below(self, span_id: str) -> list[SpanRecord]:
+        """Every span of the run beneath ``span_id``."""
+        return descendants(self.children, span_id)
+
     @functools.cached_property
     def by_id(self) -> dict[str, SpanRecord]:
         """The run's spans by span id, built once."""
