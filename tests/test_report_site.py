@@ -75,6 +75,7 @@ def test_the_index_lists_every_run_newest_first_with_the_numbers_of_runs(site, b
             f"{run['total_tokens']:,}",
             str(run["requests"]),
             money(run["cost_usd"]),
+            str(run["findings"]),
             run["session_id"] or "-",
             run["user_id"] or "-",
             run["trace_id"],
@@ -111,7 +112,7 @@ def test_a_run_page_shows_every_section_with_the_summarys_numbers(site, browser,
     page = browser.open(_page_of(site, run["trace_id"]))
     headings = page.locator("section > h2").all_inner_texts()
     expected_sections = ["Execution summary", "Tasks and agents", "Cost per agent", "Final output", "Timeline"]
-    assert headings == [*expected_sections, "Task details", "Failure points"]
+    assert headings == [*expected_sections, "Waterfall", "Task details", "Failure points", "Findings"]
 
     def card(label: str) -> str:
         return page.locator(f'.card[data-label="{label}"] .value').inner_text()

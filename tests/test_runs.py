@@ -74,7 +74,8 @@ def _names(capsys, *argv: str) -> list[str]:
 def test_the_runs_newest_first_with_their_facts(runs_file, capsys):
     out = _out(capsys, runs_file)
     header, *rows = out.splitlines()
-    columns = ("start", "crew", "/", "flow", "status", "time", "tokens", "requests", "cost", "session", "user")
+    columns = ("start", "crew", "/", "flow", "status", "time", "tokens", "requests", "cost", "findings", "session")
+    columns += ("user",)
     assert header.split() == [*columns, "trace", "id"]
     assert [row.split()[2] for row in rows] == ["delta", "gamma", "beta", "alpha"]
     runs = json.loads(_out(capsys, runs_file, "--json"))
@@ -86,6 +87,7 @@ def test_the_runs_newest_first_with_their_facts(runs_file, capsys):
     for run, row in zip(runs, rows, strict=True):
         assert re.search(
             rf"\s{run['status']}\s+\S+ m?s\s+{run['total_tokens']}\s+{run['requests']}\s+\${run['cost_usd']:.6f}\s+"
+            rf"{run['findings']}\s+"
             rf"{run['session_id'] or '-'}\s+{run['user_id'] or '-'}\s+{run['trace_id']}$",
             row,
         ), row
@@ -131,8 +133,9 @@ def test_each_runs_numbers_equal_its_summary(runs_file, capsys):
     for run in runs:
         assert main(["summary", runs_file, "--trace-id", run["trace_id"], "--json"]) == 0
         summary = json.loads(capsys.readouterr().out)
-        assert set(run) == set(RUN_FIELDS)
-        assert run == {key: summary[key] for key in RUN_FIELDS}, run["crew"]
+        assert set(run) == {*RUN_FIELDS, "findings", "failed_llm_calls"}
+        assert {key: run[key] for key in RUN_FIELDS} == {key: summary[key] for key in RUN_FIELDS}, run["crew"]
+        assert run["findings"] == len(summary["findings"])
 
 
 def test_bad_sources(tmp_path, capsys):

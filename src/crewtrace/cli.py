@@ -107,7 +107,8 @@ def _summary(args: argparse.Namespace) -> str:
 
 
 def _runs(args: argparse.Namespace) -> str:
-    from crewtrace.report.runs import make_filter, render_runs, runs_json, select
+    from crewtrace.report.findings import Rules
+    from crewtrace.report.runs import all_runs, make_filter, notes, render_runs, runs_json, select
 
     where = make_filter(args.session, args.user, args.status, args.since, args.limit)
     if args.service and not args.jaeger:
@@ -116,8 +117,10 @@ def _runs(args: argparse.Namespace) -> str:
         records = _jaeger(args.jaeger).recent(where.since_ns, args.service)
     else:
         records = _read_file("runs", args.file)
-    chosen = select(records, where)
-    return runs_json(chosen) if args.json else render_runs(chosen)
+    everything = all_runs(records)
+    chosen = select(everything, where)
+    noted = notes(chosen, everything, Rules.from_env())
+    return runs_json(chosen, noted) if args.json else render_runs(chosen, noted)
 
 
 def _report(args: argparse.Namespace) -> str:

@@ -135,6 +135,11 @@ def redundant_tool_calls(run: Summary) -> list[Finding]:
     return found
 
 
+def failed_llm_calls(run: Summary) -> int:
+    """How many LLM calls of the run failed (CrewAI may have retried them and completed the run)."""
+    return sum(1 for r in run.records if is_llm(r) and r.status == "ERROR")
+
+
 def discarded_calls(run: Summary) -> list[Finding]:
     """LLM calls whose result was thrown away: failed calls, and the calls of an attempt a guardrail rejected."""
     found = []

@@ -1,8 +1,9 @@
 """One run as an HTML page: every section of CrewAI's Traces page, from the same Summary as ``summary``.
 
 Execution summary, tasks and agents, cost per agent, final output, a timeline (bars placed by time, so
-parallel work overlaps; each task opens to its agent, LLM and tool spans), each task's detail, and the
-failure points, each linked to its span. No script: ``<details>`` opens natively, and a link to a span
+parallel work overlaps; each task opens to its agent, LLM and tool spans), the waterfall of every span
+(waterfall.py), each task's detail, the failure points, each linked to its span, and the findings
+(findings_page.py). No script: ``<details>`` opens natively, and a link to a span
 inside a closed task opens it.
 """
 
@@ -13,11 +14,14 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from crewtrace import attributes
+from crewtrace.report.findings_page import findings_section
+from crewtrace.report.findings_view import Review, review
 from crewtrace.report.records import SpanRecord
 from crewtrace.report.render import NOT_CAPTURED, money, ms, when
 from crewtrace.report.spans import Failure, children_of
 from crewtrace.report.summary import Summary
 from crewtrace.report.task_detail import TaskDetail, detail_of
+from crewtrace.report.waterfall import waterfall
 
 # Bar colour by the span's operation (or the first word of its name for crewtrace's other steps).
 _BAR_KINDS = {
@@ -235,8 +239,9 @@ def _failure_points(failures: Sequence[Failure], shown: set[str]) -> str:
     return f'<section id="failures"><h2>Failure points</h2><ol class="failures">{"".join(items)}</ol></section>'
 
 
-def run_page(run: Summary, css: str, index_href: str = "../index.html") -> str:
-    """The whole page of one run."""
+def run_page(run: Summary, css: str, index_href: str = "../index.html", found: Review | None = None) -> str:
+    """The whole page of one run (``found``: its review, from the source's runs; by default from its own)."""
+    found = found or review(run)
     timeline, shown = _timeline(run)
     title = f"{run.crew}: {run.status}, {when(run.start_ns)}"
     final = _text(run.final_output)
@@ -248,6 +253,7 @@ def run_page(run: Summary, css: str, index_href: str = "../index.html") -> str:
         "</header><main>"
         f"{_execution_summary(run)}{_tasks_and_agents(run)}{_cost_per_agent(run)}"
         f'<section id="final-output"><h2>Final output</h2>{final}</section>'
-        f"{timeline}{_task_details(run)}{_failure_points(run.failures, shown)}</main>"
+        f"{timeline}{waterfall(run)}{_task_details(run)}{_failure_points(run.failures, shown)}"
+        f"{findings_section(found)}</main>"
         "<footer>Made by crewtrace from the run's spans.</footer></body></html>"
     )

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from crewtrace.report.findings import Rules, failed_llm_calls, findings
 from crewtrace.report.records import SpanRecord
 from crewtrace.report.render import money, ms, summary_data, when
 from crewtrace.report.summary import Summary, run_roots, summarize_run
@@ -116,36 +117,61 @@ def all_runs(records: Sequence[SpanRecord]) -> list[Summary]:
     return sorted(runs, key=lambda run: run.start_ns, reverse=True)
 
 
-def select(records: Sequence[SpanRecord], where: RunFilter) -> list[Summary]:
-    """The runs in ``records`` that pass ``where``, newest first, at most ``where.limit``."""
-    return [run for run in all_runs(records) if where.matches(run)][: where.limit]
+def select(runs: Sequence[Summary], where: RunFilter) -> list[Summary]:
+    """The runs (newest first, as ``all_runs`` gives them) that pass ``where``, at most ``where.limit``."""
+    return [run for run in runs if where.matches(run)][: where.limit]
 
 
-def run_data(run: Summary) -> dict[str, Any]:
-    """One run's row as data: the summary's own values (``summary --json``) for RUN_FIELDS."""
+@dataclass(frozen=True)
+class Notes:
+    """What ``runs`` adds to each run's row: its findings, and the LLM calls that failed inside it."""
+
+    findings: int
+    failed_llm_calls: int
+
+
+def notes(shown: Sequence[Summary], everything: Sequence[Summary], rules: Rules | None = None) -> dict[str, Notes]:
+    """Notes for each shown run (by its span id); ``everything`` is the source's runs (their history)."""
+    return {run.span_id: Notes(len(findings(run, everything, rules)), failed_llm_calls(run)) for run in shown}
+
+
+def run_data(run: Summary, note: Notes) -> dict[str, Any]:
+    """One run's row as data: the summary's own values (``summary --json``) for RUN_FIELDS, and its notes."""
     data = summary_data(run)
-    return {key: data[key] for key in RUN_FIELDS}
+    return {key: data[key] for key in RUN_FIELDS} | {
+        "findings": note.findings,
+        "failed_llm_calls": note.failed_llm_calls,
+    }
 
 
-def runs_json(runs: Sequence[Summary]) -> str:
+def runs_json(runs: Sequence[Summary], noted: Mapping[str, Notes]) -> str:
     """The runs as a JSON array, newest first."""
-    return json.dumps([run_data(run) for run in runs], indent=2, ensure_ascii=False)
+    return json.dumps([run_data(run, noted[run.span_id]) for run in runs], indent=2, ensure_ascii=False)
 
 
-def render_runs(runs: Sequence[Summary]) -> str:
+def status_note(run: Summary, note: Notes) -> str:
+    """The status a runs list shows: a completed run whose LLM calls failed inside it (CrewAI retried) says so."""
+    if run.status == "completed" and note.failed_llm_calls:
+        return f"completed ({note.failed_llm_calls} failed call{'s' if note.failed_llm_calls > 1 else ''} retried)"
+    return run.status
+
+
+def render_runs(runs: Sequence[Summary], noted: Mapping[str, Notes]) -> str:
     """The runs as a table, newest first (start in local time)."""
     if not runs:
         return "no runs match"
-    header = ("start", "crew / flow", "status", "time", "tokens", "requests", "cost", "session", "user", "trace id")
+    header = ("start", "crew / flow", "status", "time", "tokens", "requests", "cost", "findings", "session", "user")
+    header += ("trace id",)
     rows = [
         (
             when(run.start_ns),
             run.crew,
-            run.status,
+            status_note(run, noted[run.span_id]),
             ms(run.duration_s),
             str(run.total_tokens),
             str(run.requests),
             money(run.cost_usd),
+            str(noted[run.span_id].findings),
             run.session_id or "-",
             run.user_id or "-",
             run.trace_id,

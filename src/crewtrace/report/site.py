@@ -8,13 +8,15 @@ static server, with no network. Every number comes from the same summaries as ``
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from importlib import resources
 from pathlib import Path
 
+from crewtrace.report.findings_view import review
 from crewtrace.report.render import money, ms, when
 from crewtrace.report.run_page import HEAD, run_page
+from crewtrace.report.runs import Notes, notes, status_note
 from crewtrace.report.summary import Summary
 
 
@@ -28,21 +30,23 @@ def page_name(run: Summary) -> str:
     return f"runs/{run.trace_id}-{run.span_id}.html"
 
 
-def index_page(runs: Sequence[Summary], css: str) -> str:
-    """The runs list: start, crew or flow, status, time, tokens, requests, cost, session, user, trace id."""
+def index_page(runs: Sequence[Summary], css: str, noted: Mapping[str, Notes] | None = None) -> str:
+    """The runs list: start, crew or flow, status, time, tokens, requests, cost, findings, session, user, trace id."""
+    noted = noted or notes(runs, runs)
     rows = "".join(
         f'<tr data-trace="{escape(run.trace_id)}"><td>{escape(when(run.start_ns))}</td>'
         f'<td><a href="{escape(page_name(run))}">{escape(run.crew)}</a></td>'
-        f'<td class="status-{run.status}">{run.status}</td><td class="num">{escape(ms(run.duration_s))}</td>'
+        f'<td class="status-{run.status}">{escape(status_note(run, noted[run.span_id]))}</td>'
+        f'<td class="num">{escape(ms(run.duration_s))}</td>'
         f'<td class="num">{run.total_tokens:,}</td><td class="num">{run.requests}</td>'
-        f'<td class="num">{escape(money(run.cost_usd))}</td><td>{escape(run.session_id or "-")}</td>'
+        f'<td class="num">{escape(money(run.cost_usd))}</td><td class="num">{noted[run.span_id].findings}</td>'
+        f"<td>{escape(run.session_id or '-')}</td>"
         f"<td>{escape(run.user_id or '-')}</td><td><code>{escape(run.trace_id)}</code></td></tr>"
         for run in runs
     )
-    names = ("Start", "Crew / flow", "Status", "Time", "Tokens", "Requests", "Cost", "Session", "User", "Trace id")
-    header = "".join(
-        f'<th class="{"num" if name in ("Time", "Tokens", "Requests", "Cost") else ""}">{name}</th>' for name in names
-    )
+    names = ("Start", "Crew / flow", "Status", "Time", "Tokens", "Requests", "Cost", "Findings", "Session", "User")
+    numeric = ("Time", "Tokens", "Requests", "Cost", "Findings")
+    header = "".join(f'<th class="{"num" if name in numeric else ""}">{name}</th>' for name in (*names, "Trace id"))
     body = f"<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>" if runs else "<p>No runs.</p>"
     return (
         '<!doctype html><html lang="en"><head>' + HEAD + "<title>Runs · crewtrace</title>"
@@ -63,9 +67,9 @@ def write_site(runs: Sequence[Summary], out: Path) -> Path:
         page = (out / page_name(run)).resolve()
         if page.parent != pages:  # ids are hex by then (records.py); never write outside the site, whatever
             raise ValueError(f"crewtrace report: run id {run.trace_id[:40]!r} does not name a page in {out}")
-        _write_private(page, run_page(run, css))
+        _write_private(page, run_page(run, css, found=review(run, runs)))
     index = out / "index.html"
-    _write_private(index, index_page(runs, css))
+    _write_private(index, index_page(runs, css, notes(runs, runs)))
     return index
 
 
