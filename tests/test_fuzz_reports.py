@@ -166,6 +166,8 @@ def _check(content: str) -> None:
             if code == 2:
                 assert err.count("\n") == 1 and "Traceback" not in err, err
             assert not UNSAFE_OUTPUT.search(out + err), (argv, out + err)
+            if code == 0 and "--json" in argv:
+                json.loads(out)  # still JSON, its escapes included
         written = {p for p in root.rglob("*") if p.is_file()} - {path}
         assert all(site in p.parents for p in written), written
         for page in site.rglob("*.html"):

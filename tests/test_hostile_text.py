@@ -85,3 +85,25 @@ def test_one_huge_word_is_shown_whole_in_lines_of_the_text_width(tmp_path):
     section = text.split("Final output", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
     assert all(len(line) <= _TEXT_WIDTH for line in section)
     assert "".join(line.strip() for line in section).replace(" ", "") == f"Start{word}end."
+
+
+def test_json_output_stays_json_with_controls_a_terminal_would_act_on(tmp_path, capsys):
+    """C1 controls, DEL and bidi overrides are written as JSON's own \\u escapes (not \\x, which is no JSON)."""
+    recorded = record_one_task_run(tmp_path / "clean.jsonl", "controls")
+    hostile = "crew\x9b31m\x7f\u202eevil\u202c"
+    lines = []
+    for line in recorded.read_text().splitlines():
+        message = json.loads(line)
+        for span in (s for rs in message["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]):
+            for kv in span.get("attributes", []):
+                if kv["key"] == attributes.GEN_AI_WORKFLOW_NAME:
+                    kv["value"] = {"stringValue": hostile}
+        lines.append(json.dumps(message))
+    path = tmp_path / "controls.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    for command in ("summary", "runs"):
+        assert main([command, str(path), "--json"]) == 0
+        out = capsys.readouterr().out
+        assert "\x9b" not in out and "\u202e" not in out and "\\u009b" in out
+        data = json.loads(out)
+        assert (data if command == "summary" else data[0])["crew"] == hostile

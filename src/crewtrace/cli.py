@@ -150,7 +150,7 @@ def _quiet_broken_pipe() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from crewtrace.report.render import terminal_safe
+    from crewtrace.report.render import json_safe, terminal_safe
 
     try:
         if args.command == "demo":
@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
 
             run_demo(sys.stdout, endpoint=args.endpoint, file_path=args.file_path, report_dir=args.report)
         else:
-            print(terminal_safe({"summary": _summary, "runs": _runs, "report": _report}[args.command](args)))
+            safe = json_safe if getattr(args, "json", False) else terminal_safe
+            print(safe({"summary": _summary, "runs": _runs, "report": _report}[args.command](args)))
         sys.stdout.flush()
     except BrokenPipeError:
         return _quiet_broken_pipe()

@@ -26,10 +26,19 @@ _UNSAFE = [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0), *range(0x
 _TERMINAL_SAFE = {code: (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}") for code in _UNSAFE}
 
 
+_JSON_SAFE = {code: f"\\u{code:04x}" for code in _UNSAFE}
+
+
 def terminal_safe(text: str) -> str:
     """``text`` with every character a terminal would act on shown escaped: a trace's texts come from LLMs and
     tools, and an ESC sequence in one could retitle the terminal, clear it or write the clipboard."""
     return text.translate(_TERMINAL_SAFE)
+
+
+def json_safe(text: str) -> str:
+    """JSON text with the same characters written as JSON's own ``\\uXXXX`` escapes, so it stays valid JSON
+    (json.dumps escapes C0 controls itself, but not DEL, C1 or the bidi controls)."""
+    return text.translate(_JSON_SAFE)
 
 
 def money(value: float | None) -> str:
