@@ -212,3 +212,23 @@ def test_runs_counts_findings_and_marks_a_completed_run_with_failed_calls(tmp_pa
     assert row["status"] == "completed" and row["failed_llm_calls"] == 1 and row["findings"] == 1
     assert main(["runs", str(path)]) == 0
     assert "completed (1 failed call retried)" in capsys.readouterr().out
+
+
+def test_an_agent_cut_short_by_max_iter_is_a_forced_final_answer(tmp_path):
+    path = tmp_path / "traces.jsonl"
+    llm = OfflineLLM(model="gpt-4o-mini", provider="openai")
+    agent = Agent(role="Analyst", goal="g", backstory="b", llm=llm, tools=[Lookup()], max_iter=1)
+    task = Task(name="analyse", description="Analyse tracing.", expected_output="x", agent=agent)
+    _record(path, Crew(name="short", agents=[agent], tasks=[task]))
+    (finding,) = _of(findings(summarize(read_otlp_file(path))), kinds.FORCED_FINAL_ANSWER)
+    forced = llm.usages[-1]
+    assert finding.numbers == {"calls_before": len(llm.usages) - 1} and finding.agent == "Analyst"
+    assert finding.tokens == forced["prompt_tokens"] + forced["completion_tokens"]
+    call = Call(forced["prompt_tokens"], forced["completion_tokens"])
+    assert finding.cost_usd == usd(PUBLISHED["gpt-4o-mini"].cost(call))
+
+
+def test_the_forced_final_answer_text_is_crewais_own():
+    from crewai.utilities.i18n import I18N
+
+    assert I18N().errors("force_final_answer").startswith(kinds.FORCE_FINAL_ANSWER_TEXT)

@@ -23,13 +23,18 @@ from crewtrace.report.summary import Summary
 
 REDUNDANT_TOOL_CALLS = "redundant tool calls"
 DISCARDED_CALLS = "discarded LLM calls"
+FORCED_FINAL_ANSWER = "forced final answer"
 GROWING_PROMPT = "growing prompt"
 RESENT_PROMPT = "resent prompt"
 SLOWER = "slower than usual"
 COSTLIER = "costlier than usual"
 MORE_TOKENS = "more tokens than usual"
-KINDS = (REDUNDANT_TOOL_CALLS, DISCARDED_CALLS, GROWING_PROMPT, RESENT_PROMPT, SLOWER, MORE_TOKENS, COSTLIER)
+KINDS = (REDUNDANT_TOOL_CALLS, DISCARDED_CALLS, FORCED_FINAL_ANSWER, GROWING_PROMPT, RESENT_PROMPT)
+KINDS += (SLOWER, MORE_TOKENS, COSTLIER)
 
+# The message CrewAI adds when an agent reaches max_iter (its translations' errors.force_final_answer, the same
+# in every supported release: tests/test_findings.py checks it against the installed CrewAI).
+FORCE_FINAL_ANSWER_TEXT = "Now it's time you MUST give your absolute best final answer"
 MIN_HISTORY_ENV = "CREWTRACE_FINDINGS_MIN_HISTORY"
 PROMPT_GROWTH_ENV = "CREWTRACE_FINDINGS_PROMPT_GROWTH"
 MIN_CALLS_ENV = "CREWTRACE_FINDINGS_MIN_CALLS"
@@ -71,7 +76,8 @@ def findings(run: Summary, earlier: Sequence[Summary] = (), rules: Rules | None 
     """Every finding about ``run``; ``earlier`` are other runs of any crew from the same source (those of the
     same crew that started before ``run`` are its history)."""
     rules = rules or Rules()
-    found = redundant_tool_calls(run) + discarded_calls(run) + prompt_growth(run, rules) + resent_prompts(run)
+    found = redundant_tool_calls(run) + discarded_calls(run) + forced_final_answers(run)
+    found += prompt_growth(run, rules) + resent_prompts(run)
     history = [r for r in earlier if r.crew == run.crew and r.kind == run.kind and r.start_ns < run.start_ns]
     return found + than_usual(run, history, rules)
 
@@ -203,6 +209,39 @@ def _agent_calls(run: Summary) -> list[tuple[SpanRecord, list[SpanRecord]]]:
             if record.operation != attributes.OP_INVOKE_AGENT:
                 stack += run.children.get(record.span_id, [])
         found.append((agent, sorted(own, key=lambda r: r.start_ns)))
+    return found
+
+
+def _last_user_text(record: SpanRecord) -> str:
+    """The text of the last user message of an LLM call's captured input ("" when not captured)."""
+    users = [m for m in _messages(record) or [] if isinstance(m, dict) and m.get("role") == "user"]
+    parts = users[-1].get("parts") if users else None
+    texts = [p.get("content") for p in parts or [] if isinstance(p, dict) and isinstance(p.get("content"), str)]
+    return " ".join(texts)
+
+
+def forced_final_answers(run: Summary) -> list[Finding]:
+    """Agents that reached max_iter: CrewAI stopped their loop and asked for a final answer at once (the
+    call's captured input tells it, so content must be captured)."""
+    found = []
+    for agent, calls in _agent_calls(run):
+        forced = [c for c in calls if _last_user_text(c).lstrip().startswith(FORCE_FINAL_ANSWER_TEXT)]
+        for call in forced:
+            task, _ = _task_and_agent(run, agent)
+            before = calls.index(call)
+            found.append(
+                Finding(
+                    FORCED_FINAL_ANSWER,
+                    task,
+                    role_of(agent),
+                    f"the agent reached its max_iter after {before} call(s); CrewAI cut its work short and forced a "
+                    "final answer",
+                    [call.span_id],
+                    _tokens([call]),
+                    _cost([call]),
+                    {"calls_before": before},
+                )
+            )
     return found
 
 
