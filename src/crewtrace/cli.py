@@ -12,6 +12,7 @@ from crewtrace.version import __version__
 
 if TYPE_CHECKING:
     from crewtrace.report.jaeger import Jaeger
+    from crewtrace.report.records import SpanRecord
 
 _TRACE_ID_LENGTH = 32
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a tool killed by a closed pipe returns (`cat file | head`)
@@ -65,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_file(command: str, path: str) -> list:
+def _read_file(command: str, path: str) -> list[SpanRecord]:
     from crewtrace.report.records import read_otlp_file
 
     try:

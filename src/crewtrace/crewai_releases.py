@@ -189,7 +189,8 @@ def anthropic_input_includes_cache() -> bool:
         input_tokens=1, output_tokens=0, cache_read_input_tokens=10, cache_creation_input_tokens=100
     )
     try:
-        reported = AnthropicCompletion._extract_anthropic_token_usage(SimpleNamespace(usage=usage))
+        probe: Any = SimpleNamespace(usage=usage)  # the fields CrewAI's reader looks at, as Anthropic's Message has
+        reported = AnthropicCompletion._extract_anthropic_token_usage(probe)
     except Exception:  # noqa: BLE001 - a reader that changed shape: take Anthropic's own meaning
         return False
     return isinstance(reported, dict) and reported.get("input_tokens") == 111

@@ -22,7 +22,7 @@ from crewtrace import crewai_releases
 try:  # the scope that gives an LLM call's events their call_id (crewai 1.10.0)
     from crewai.llms.base_llm import llm_call_context
 except ImportError:  # older releases: crewtrace does not trace them, but the demo's LLM still runs
-    llm_call_context = nullcontext
+    llm_call_context = nullcontext  # type: ignore[assignment]  # (a no-op scope of the same use)
 
 _TOOL = re.compile(r"^Tool Name: (?P<name>.+?)\nTool Arguments: (?P<schema>\{.*?\n\})", re.MULTILINE | re.DOTALL)
 _COWORKERS = re.compile(r"following coworkers: (?P<names>[^\n]+)")
@@ -119,7 +119,7 @@ class OfflineLLM(BaseLLM):
                 from_task=from_task,
                 from_agent=from_agent,
                 messages=messages,
-                **{name: value for name, value in details.items() if name in accepted},
+                **{name: value for name, value in details.items() if name in accepted},  # type: ignore[arg-type]
             )
             return answer
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,7 @@ RESENT_PROMPT = "resent prompt"
 SLOWER = "slower than usual"
 COSTLIER = "costlier than usual"
 MORE_TOKENS = "more tokens than usual"
-KINDS = (REDUNDANT_TOOL_CALLS, DISCARDED_CALLS, FORCED_FINAL_ANSWER, GROWING_PROMPT, RESENT_PROMPT)
+KINDS: tuple[str, ...] = (REDUNDANT_TOOL_CALLS, DISCARDED_CALLS, FORCED_FINAL_ANSWER, GROWING_PROMPT, RESENT_PROMPT)
 KINDS += (SLOWER, MORE_TOKENS, COSTLIER)
 
 # The message CrewAI adds when an agent reaches max_iter (its translations' errors.force_final_answer, the same
@@ -216,7 +216,7 @@ def _last_user_text(record: SpanRecord) -> str:
     """The text of the last user message of an LLM call's captured input ("" when not captured)."""
     users = [m for m in _messages(record) or [] if isinstance(m, dict) and m.get("role") == "user"]
     parts = users[-1].get("parts") if users else None
-    texts = [p.get("content") for p in parts or [] if isinstance(p, dict) and isinstance(p.get("content"), str)]
+    texts = [p["content"] for p in parts or [] if isinstance(p, dict) and isinstance(p.get("content"), str)]
     return " ".join(texts)
 
 
@@ -315,6 +315,18 @@ def resent_prompts(run: Summary) -> list[Finding]:
     return found
 
 
+def _milliseconds(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def _count(tokens: float) -> str:
+    return f"{tokens:,.0f}"
+
+
+def _dollars(usd: float) -> str:
+    return f"${usd:.6f}"
+
+
 def than_usual(run: Summary, history: Sequence[Summary], rules: Rules) -> list[Finding]:
     """Each task above the 90th percentile of its own earlier runs, in time, tokens and cost."""
     if len(history) < rules.min_history:
@@ -324,12 +336,11 @@ def than_usual(run: Summary, history: Sequence[Summary], rules: Rules) -> list[F
         earlier = [t for r in history for t in r.tasks if t.name == row.name]
         if len(earlier) < rules.min_history:
             continue
-        measures = (
-            (SLOWER, "time", row.duration_s, [t.duration_s for t in earlier], lambda v: f"{v * 1000:.1f} ms"),
-            (MORE_TOKENS, "tokens", row.tokens, [t.tokens for t in earlier], lambda v: f"{v:,.0f}"),
-            (COSTLIER, "cost", row.cost_usd, [t.cost_usd for t in earlier if t.cost_usd is not None],
-             lambda v: f"${v:.6f}"),
-        )  # fmt: skip
+        measures: list[tuple[str, str, float | None, list[float], Callable[[float], str]]] = [
+            (SLOWER, "time", row.duration_s, [t.duration_s for t in earlier], _milliseconds),
+            (MORE_TOKENS, "tokens", row.tokens, [t.tokens for t in earlier], _count),
+            (COSTLIER, "cost", row.cost_usd, [t.cost_usd for t in earlier if t.cost_usd is not None], _dollars),
+        ]
         for kind, label, value, values, shown in measures:
             if value is None or len(values) < rules.min_history:
                 continue

@@ -153,7 +153,8 @@ class Jaeger:
 
 def json_objects(body: str) -> list[Any]:
     """The JSON values of a body that may hold several, one after the other (Jaeger's streamed answers)."""
-    decoder, values, index = json.JSONDecoder(), [], 0
+    decoder, index = json.JSONDecoder(), 0
+    values: list[Any] = []
     while True:
         while index < len(body) and body[index].isspace():
             index += 1

@@ -160,7 +160,8 @@ def render_runs(runs: Sequence[Summary], noted: Mapping[str, Notes]) -> str:
     """The runs as a table, newest first (start in local time)."""
     if not runs:
         return "no runs match"
-    header = ("start", "crew / flow", "status", "time", "tokens", "requests", "cost", "findings", "session", "user")
+    header: tuple[str, ...] = ("start", "crew / flow", "status", "time", "tokens", "requests", "cost", "findings")
+    header += ("session", "user")
     header += ("trace id",)
     rows = [
         (

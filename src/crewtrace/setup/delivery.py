@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry.metrics import Counter
 from opentelemetry.sdk.trace import ReadableSpan
@@ -179,7 +180,8 @@ class _CountingExporter(SpanExporter):
 def _shut_down_now(exporter: SpanExporter) -> None:
     """Shut an exporter down without waiting for the export it may be in: closing is what cancels that export."""
     if "timeout_millis" in inspect.signature(exporter.shutdown).parameters:
-        exporter.shutdown(timeout_millis=0)
+        shutdown: Any = exporter.shutdown  # the OTLP exporters' (SDK 1.36 and later), wider than SpanExporter's
+        shutdown(timeout_millis=0)
         return
     try:
         from opentelemetry.exporter.otlp.proto.grpc.exporter import OTLPExporterMixin
@@ -244,7 +246,7 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
         closed = self._counting.closed
         return closed is not None and closed.reason in _HOPELESS
 
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+    def force_flush(self, timeout_millis: int | None = 30_000) -> bool:
         """Export every ended span now; False if that did not finish, or lost any of them."""
         before = self.losses.total()
         done = super().force_flush(timeout_millis)
@@ -294,7 +296,7 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
                 self.condition.notify_all()
             self.worker_thread.join(seconds)
         else:  # a shape not known: the SDK's own shutdown
-            super().shutdown()
+            super().shutdown()  # type: ignore[no-untyped-call]  # (the SDK leaves it unannotated)
 
     def _report(self) -> None:
         if self._reported:

@@ -84,7 +84,7 @@ def _hex_ids(node: Any) -> None:
 
 def spans_to_otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     """One ExportTraceServiceRequest for ``spans`` in OTLP/JSON form."""
-    message = MessageToDict(encode_spans(spans), use_integers_for_enums=True)
+    message: dict[str, Any] = MessageToDict(encode_spans(spans), use_integers_for_enums=True)
     _hex_ids(message)
     return message
 

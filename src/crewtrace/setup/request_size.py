@@ -163,9 +163,12 @@ def _cut_longest(span: ReadableSpan, excess: int) -> ReadableSpan:
         if excess <= 0:
             break
         holder = attrs if index < 0 else dict(events[index].attributes or {})
-        before = _text(holder[key])
-        holder[key] = _cut(holder[key], excess)
-        excess -= before - _text(holder[key])
+        value = holder[key]
+        if not isinstance(value, str):  # (only texts were listed)
+            continue
+        cut = _cut(value, excess)
+        holder[key] = cut
+        excess -= _text(value) - _text(cut)
         if index >= 0:
             events[index] = Event(events[index].name, holder, events[index].timestamp)
     return ReadableSpan(

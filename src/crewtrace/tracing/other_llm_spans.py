@@ -79,8 +79,11 @@ class OtherLLMSpans(SpanProcessor):
         key = current_call()
         if key is None:
             return
+        context = span.get_span_context()
+        if context is None:
+            return
         with self._lock:
-            self._seen.setdefault(key, OtherSpan(scope.name, span.get_span_context()))
+            self._seen.setdefault(key, OtherSpan(scope.name, context))
             while len(self._seen) > _KEEP:
                 self._seen.popitem(last=False)
 

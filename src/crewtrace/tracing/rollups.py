@@ -69,11 +69,11 @@ class Accounting:
         if metrics is None:
             return
         if node.unit == event_table.AGENT:
-            metrics.record_agent(node.dims, seconds, node.error_type)
+            metrics.record_agent(node.dims or {}, seconds, node.error_type)
         elif node.unit == event_table.TOOL:
-            metrics.record_tool(node.dims, seconds, node.error_type)
+            metrics.record_tool(node.dims or {}, seconds, node.error_type)
         elif node.unit == event_table.CREW:
-            metrics.record_run(node.dims, node.error_type)
+            metrics.record_run(node.dims or {}, node.error_type)
 
     def _close_llm(self, node: Node, seconds: float, end_ns: int, attrs: dict[str, Any]) -> None:
         _record_stream(node, attrs)
@@ -92,13 +92,13 @@ class Accounting:
         if self._metrics is not None:
             # Recorded whether the trace is sampled or not: metrics count every run.
             if node.other is None and (node.span.is_recording() or not node.elsewhere):
-                self._metrics.record_llm(node.dims, node.usage, seconds, node.error_type)
+                self._metrics.record_llm(node.dims or {}, node.usage, seconds, node.error_type)
             elif node.other is None or not node.other.records_tokens:
                 # The other instrumentation records the call's duration but not its tokens. In a trace that is
                 # not sampled its span cannot be seen: it is taken to have been made, as it is when sampled.
-                self._metrics.record_tokens(node.dims, node.usage)
+                self._metrics.record_tokens(node.dims or {}, node.usage)
             if cost is not None:
-                self._metrics.record_cost(node.dims, cost)
+                self._metrics.record_cost(node.dims or {}, cost)
 
 
 def _note_on_parent(node: Node, cost: float | None, end_ns: int) -> None:

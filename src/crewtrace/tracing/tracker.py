@@ -175,7 +175,7 @@ class SpanTracker:
 
     def _dispatch(self, source: Any, event: Any, ctx: Context | None) -> Span | None:
         """Route one event; ``ctx`` is the emitter's context, read only when a root span needs it."""
-        etype = getattr(event, "type", None)
+        etype = str(getattr(event, "type", None))
         if not getattr(event, "event_id", None):
             self._log_once(f"noid:{etype}", "crewtrace: ignored a CrewAI %s event without an event_id", etype)
             return None

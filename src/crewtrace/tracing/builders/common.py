@@ -68,7 +68,7 @@ def label_attributes(attrs: Attributes, policy: ContentPolicy) -> Attributes:
         if isinstance(value, str):
             attrs[key] = policy.label(value)
         elif isinstance(value, (list, tuple)):
-            attrs[key] = [policy.label(v) if isinstance(v, str) else v for v in value]  # type: ignore[misc]
+            attrs[key] = [policy.label(v) if isinstance(v, str) else v for v in value]
     return attrs
 
 
