@@ -1,4 +1,5 @@
-"""When and how a span ends: event timestamps, errors, and the end of a span whose end event never came."""
+"""When and how a span ends: event timestamps, what an end event says, errors, and the end of a span whose end
+event never came."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from typing import Any
 from opentelemetry.trace import Span, Status, StatusCode
 
 from crewtrace import attributes
+from crewtrace.tracing import event_table
+from crewtrace.tracing.builders import llm as llm_builders
 from crewtrace.tracing.builders.common import SpanError
+from crewtrace.tracing.content import ContentPolicy
 from crewtrace.tracing.nodes import Node
+from crewtrace.usage.tokens import Usage
 
 MAX_HOPS = 256  # bound on every walk up a tree or an alias chain
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -60,3 +65,37 @@ def stale_end(node: Node, now: int) -> int:
             return parent.end_ns
         parent = parent.parent
     return now
+
+
+def read_end(node: Node, unit: str, event: Any, end_ns: int, policy: ContentPolicy) -> SpanError | None:
+    """What an end event says of its span: the attributes it adds (kept on the node, set as it closes), an
+    LLM call's usage and thought, and the failure it reports, if any."""
+    end_attributes = event_table.end_attributes(unit, event, policy)
+    if end_attributes:  # set with the span's totals as it closes, in one call
+        node.end_attributes = end_attributes
+    error = None
+    if event.type in event_table.FAILURE_EVENTS or event.type == "tool_usage_finished":
+        error = event_table.error_of(event, policy)
+    if unit == event_table.LLM:
+        thought = llm_builders.thought_of(event)
+        if thought is not None:
+            text = policy.text(thought)
+            attrs = {attributes.AGENT_THOUGHT_TEXT: text} if text else {}
+            node.recording().span.add_event(attributes.EVENT_AGENT_THOUGHT, attrs, timestamp=end_ns)
+        if node.usage_from_response:  # already on the span, as the response said it
+            Usage.drop_from(end_attributes or {})
+        else:
+            node.usage = Usage.of_span(end_attributes) or node.usage  # normalised once, in llm_end
+    return error
+
+
+def fail(node: Node, unit: str, error: SpanError, end_ns: int) -> None:
+    """Record a failure on its span; a failed task names the failure of its crew, whose own says only "other"."""
+    if unit == event_table.TASK:
+        node.root.failure_type = error.error_type
+    if unit == event_table.CREW and error.error_type == attributes.ERROR_TYPE_OTHER and node.root.failure_type:
+        error.error_type = node.root.failure_type
+    record_error(node.span, error, end_ns)
+    node.error_type = error.error_type
+    if node.parent is not None:
+        node.parent.failed_child = error

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -32,15 +31,15 @@ from crewtrace.tracing import event_table
 from crewtrace.tracing.builders import llm as llm_builders
 from crewtrace.tracing.builders.common import SpanError, SpanStart
 from crewtrace.tracing.content import ContentPolicy
-from crewtrace.tracing.endings import MAX_HOPS, depth, record_error, stale_end, timestamp_ns
-from crewtrace.tracing.event_order import Backlog, Waiting
+from crewtrace.tracing.endings import depth, fail, read_end, record_error, stale_end, timestamp_ns
+from crewtrace.tracing.event_order import Waiting
 from crewtrace.tracing.metrics import CrewMetrics
 from crewtrace.tracing.nodes import Node, Root
 from crewtrace.tracing.other_instrumentations import span_made_elsewhere
 from crewtrace.tracing.other_llm_spans import OtherLLMSpans, StandInSpan
 from crewtrace.tracing.rollups import Accounting, reported
+from crewtrace.tracing.span_index import SpanIndex
 from crewtrace.usage.pricing import PriceTable
-from crewtrace.usage.tokens import Usage
 
 logger = logging.getLogger(__name__)
 
@@ -70,13 +69,9 @@ class SpanTracker:
         self._policy = policy or ContentPolicy()
         self._accounts = Accounting(prices, metrics)
         self._transparent = transparent_types - set(event_table.START_EVENTS)
-        self._memory = memory
         self._live = live
         self._lock = threading.RLock()
-        self._open: dict[str, Node] = {}
-        self._closed: OrderedDict[str, Node] = OrderedDict()
-        self._backlog = Backlog(memory)
-        self._roots: dict[str, Root] = {}
+        self._spans = SpanIndex(memory, live)
         self._logged: set[str] = set()
 
     # ----------------------------------------------------------------- public
@@ -108,18 +103,19 @@ class SpanTracker:
     def finish(self) -> None:
         """End every span still open, at its own end time where its end event came (for replays)."""
         with self._lock:
-            for key in list(self._roots):
+            for key in list(self._spans.roots):
                 self.settle(key)
 
     def _settle(self, root_key: str) -> None:
-        root = self._roots.get(root_key)
+        root = self._spans.roots.get(root_key)
         if root is None:
             return
-        nodes = [self._open[k] for k in root.open_keys if k in self._open]
+        opened = self._spans.open
+        nodes = [opened[k] for k in root.open_keys if k in opened]
         now = time.time_ns()
         # Deepest first, so that every parent is closed after its children.
         for node in sorted(nodes, key=depth, reverse=True):
-            if node.key not in self._open:
+            if node.key not in opened:
                 continue
             if node.end_ns is None and node.response_ns is not None:
                 node.end_ns = node.response_ns  # no end event, but the response was seen: it ended then
@@ -145,7 +141,7 @@ class SpanTracker:
         """Put what a provider response says (tokens, id) on the open LLM span ``key``; never raises."""
         try:
             with self._lock:
-                node = self._open.get(key)
+                node = self._spans.open.get(key)
                 if node is not None and node.unit == event_table.LLM:
                     node.span.set_attributes(llm_builders.llm_response(response))
                     node.response_ns = time.time_ns()
@@ -159,17 +155,12 @@ class SpanTracker:
     def retained(self) -> dict[str, int]:
         """How much the tracker holds: open spans, ended spans and scopes it still remembers, parked events."""
         with self._lock:
-            return {
-                "open": len(self._open),
-                "closed": len(self._closed),
-                "aliases": len(self._backlog.aliases),
-                "waiting": self._backlog.parked(),
-            }
+            return self._spans.retained()
 
     def open_span_count(self) -> int:
         """How many spans are started and not yet ended (for tests and diagnostics)."""
         with self._lock:
-            return len(self._open)
+            return len(self._spans.open)
 
     # --------------------------------------------------------------- dispatch
 
@@ -196,37 +187,21 @@ class SpanTracker:
 
     def _alias(self, event: Any) -> None:
         key = event.event_id
-        self._backlog.alias(key, event.parent_event_id)
+        self._spans.backlog.alias(key, event.parent_event_id)
         if self._live:
-            node, _ = self._resolve(event.parent_event_id)
+            node, _ = self._spans.resolve(event.parent_event_id)
             if node is not None:
                 node.root.keys.append(key)
-        if self._backlog.waiting:
+        if self._spans.backlog.waiting:
             self._release(key)
-
-    def _resolve(self, parent_id: str | None) -> tuple[Node | None, str | None]:
-        """(parent node, None) when known; (None, missing id) when we must wait; (None, None) for a root."""
-        node = self._open.get(parent_id) if parent_id is not None else None
-        if node is not None:
-            return node, None  # the usual case: the parent's span is open
-        aliases = self._backlog.aliases
-        for _ in range(MAX_HOPS):
-            if parent_id is None:
-                return None, None
-            node = self._open.get(parent_id) or self._closed.get(parent_id)
-            if node is not None:
-                return node, None
-            if parent_id not in aliases:
-                return None, parent_id
-            parent_id = aliases[parent_id]
-        return None, None
 
     def _start(self, source: Any, event: Any, ctx: Context | None) -> Span | None:
         key = event.event_id
-        if key in self._open or key in self._closed:
+        spans = self._spans
+        if key in spans.open or key in spans.closed:
             return None
-        parent, missing = self._resolve(event.parent_event_id)
-        if self._live and (missing is not None or (parent is not None and parent.root.key not in self._roots)):
+        parent, missing = spans.resolve(event.parent_event_id)
+        if self._live and (missing is not None or (parent is not None and parent.root.key not in spans.roots)):
             # In emission order a parent is never late: this one is a scope CrewAI left on its stack after an
             # earlier run (a step whose end was never emitted). Start a new trace rather than wait or nest in it.
             parent, missing = None, None
@@ -242,7 +217,7 @@ class SpanTracker:
         attempt = None
         if unit == event_table.AGENT:
             attempt = crewai_releases.agent_attempt(source, event)
-            if attempt is not None and parent is not None and parent.attempt == attempt and parent.key in self._open:
+            if attempt is not None and parent is not None and parent.attempt == attempt and parent.key in spans.open:
                 self._end_retried(parent, timestamp_ns(event))
                 parent = parent.parent
         cause = None
@@ -251,7 +226,7 @@ class SpanTracker:
             cause, parent = parent, parent.outlasting(event_table.OUTLASTING_UNITS if background else None)
         if parent is None:
             root = Root(key)
-            self._roots[key] = root
+            spans.roots[key] = root
             run_roots = _run_roots.get()
             if run_roots is not None:
                 run_roots.append(key)
@@ -292,10 +267,8 @@ class SpanTracker:
             parent.child_starts.append(start_ns)
             if not parent.closed:
                 parent.open_children += 1
-        self._open[key] = node
-        root.open_keys.add(key)
-        root.keys.append(key)
-        if self._backlog.waiting:
+        spans.opened(node)
+        if spans.backlog.waiting:
             self._release(key)
         return span
 
@@ -329,43 +302,26 @@ class SpanTracker:
             self._log_once(f"nostart:{etype}", "crewtrace: %s event without started_event_id", etype)
             return
         unit = event_table.END_EVENTS[etype]
-        named = self._open.get(key) or self._closed.get(key)
+        named = self._spans.find(key)
         if named is None:
             if self._live:  # in emission order the start came first, or never will
                 self._log_once(f"nostart:{etype}", "crewtrace: %s event whose start was never seen", etype)
             else:
                 self._wait(key, source, event, ctx)
             return
-        node = self._owner(named, unit)
+        node, slipped = self._spans.owner(named, unit)
+        if slipped:
+            self._log_once(f"slip:{named.unit}", "crewtrace: a CrewAI %s step never ended", named.unit)
         if node is None:
             return  # a repeated end event: its span has ended already
-        span = node.span
         end_ns = timestamp_ns(event)
-        error = None
         try:
-            end_attributes = event_table.end_attributes(unit, event, self._policy)
-            if end_attributes:  # set with the span's totals as it closes, in one call (below, or _close)
-                node.end_attributes = end_attributes
-            if etype in event_table.FAILURE_EVENTS or etype == "tool_usage_finished":
-                error = event_table.error_of(event, self._policy)
-            if unit == event_table.LLM:
-                self._add_thought(node, event, end_ns)
-                if node.usage_from_response:  # already on the span, as the response said it
-                    Usage.drop_from(end_attributes or {})
-                else:
-                    node.usage = Usage.of_span(end_attributes) or node.usage  # normalised once, in llm_end
+            error = read_end(node, unit, event, end_ns, self._policy)
         except Exception as exc:  # noqa: BLE001 - the span still ends, with what could be read
             self._fault(exc, f"read a {unit}'s end")
+            error = None
         if error is not None:
-            if unit == event_table.TASK:
-                node.root.failure_type = error.error_type
-            if unit == event_table.CREW and error.error_type == attributes.ERROR_TYPE_OTHER and node.root.failure_type:
-                error.error_type = node.root.failure_type
-            record_error(span, error, end_ns)
-            node.error_type = error.error_type
-            if node.parent is not None:
-                node.parent.failed_child = error
-
+            fail(node, unit, error, end_ns)
         node.end_ns = end_ns
         if not self._live:
             return  # a replay in any order: spans end in finish(), once every event is in (and counted)
@@ -374,21 +330,6 @@ class SpanTracker:
         elif node.open_children == 0:
             self._close(node, end_ns)
         # else: the span ends once its last open child has
-
-    def _owner(self, named: Node, unit: str) -> Node | None:
-        """The open span an end event closes: the one it names, or, when CrewAI's scope stack slipped (a
-        scope whose end was never emitted), the nearest open ancestor of the end event's unit."""
-        if named.unit == unit:
-            return None if named.closed else named
-        node: Node | None = named.parent
-        for _ in range(MAX_HOPS):
-            if node is None:
-                break
-            if node.unit == unit and not node.closed:
-                self._log_once(f"slip:{named.unit}", "crewtrace: a CrewAI %s step never ended", named.unit)
-                return node
-            node = node.parent
-        return None
 
     def _end_retried(self, node: Node, at_ns: int) -> None:
         """A failed agent attempt CrewAI retries inside itself (before 1.15.17): it ends, in error, where its
@@ -401,7 +342,7 @@ class SpanTracker:
 
     def _mark(self, source: Any, event: Any, ctx: Context | None) -> None:
         """A single event inside a span: a span event on the span of its scope (or a streamed chunk count)."""
-        node, missing = self._resolve(getattr(event, "parent_event_id", None))
+        node, missing = self._spans.resolve(getattr(event, "parent_event_id", None))
         if missing is not None and not self._live:
             self._wait(missing, source, event, ctx)
             return
@@ -414,13 +355,6 @@ class SpanTracker:
         elif node.unit == event_table.LLM:
             node.chunks += 1
             node.first_chunk_ns = at_ns if node.first_chunk_ns is None else min(node.first_chunk_ns, at_ns)
-
-    def _add_thought(self, llm: Node, event: Any, at_ns: int) -> None:
-        thought = llm_builders.thought_of(event)
-        if thought is not None:
-            text = self._policy.text(thought)
-            attrs = {attributes.AGENT_THOUGHT_TEXT: text} if text else {}
-            llm.recording().span.add_event(attributes.EVENT_AGENT_THOUGHT, attrs, timestamp=at_ns)
 
     def _close(self, node: Node, end_ns: int) -> None:
         if isinstance(node.span, StandInSpan) and self.other_spans is not None:
@@ -436,21 +370,8 @@ class SpanTracker:
             node.span.set_attributes(attrs)
         node.closed = True
         node.span.end(end_time=max(end_ns, node.start_ns))
-        self._open.pop(node.key, None)
-        closed = self._closed
-        closed[node.key] = node
-        if len(closed) > self._memory:  # one in, at most one out
-            closed.popitem(last=False)
-        root = node.root
-        root.open_keys.discard(node.key)
-        if node.key == root.key:
-            self._roots.pop(root.key, None)
-            if self._live:  # nothing can refer to a finished run any more: forget it (spans included)
-                aliases = self._backlog.aliases
-                for key in root.keys:
-                    self._closed.pop(key, None)
-                    aliases.pop(key, None)
-            return
+        if self._spans.ended(node):
+            return  # the run is over
         parent = node.parent
         if parent is not None and not parent.closed:
             parent.open_children -= 1
@@ -461,11 +382,11 @@ class SpanTracker:
 
     def _wait(self, key: str, source: Any, event: Any, ctx: Context | None) -> None:
         emitter = ctx if ctx is not None else otel_context.get_current()
-        for dropped in self._backlog.park(key, Waiting(source, event, emitter)):
+        for dropped in self._spans.backlog.park(key, Waiting(source, event, emitter)):
             self._log_once("dropped", "crewtrace: dropped events waiting for unknown event %s", dropped)
 
     def _release(self, key: str) -> None:
-        for item in self._backlog.released(key):
+        for item in self._spans.backlog.released(key):
             self._dispatch(item.source, item.event, item.ctx)
 
     def _fault(self, exc: BaseException, doing: str) -> None:
