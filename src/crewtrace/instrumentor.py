@@ -13,9 +13,8 @@ from wrapt import FunctionWrapper, wrap_function_wrapper
 
 from crewtrace import attributes, crewai_releases
 from crewtrace.package import _instruments
-from crewtrace.setup import settings
 from crewtrace.tracing import async_tasks, other_llm_spans, provider_responses, token_tracking
-from crewtrace.tracing.content import ContentPolicy
+from crewtrace.tracing.content import ContentPolicy, capture_from_env
 from crewtrace.tracing.event_hook import CrewAIEventHook, scope_starting_types
 from crewtrace.tracing.metrics import CrewMetrics
 from crewtrace.tracing.other_llm_spans import OtherLLMSpans
@@ -66,7 +65,7 @@ class CrewAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         tracer = trace.get_tracer(
             "crewtrace", __version__, tracer_provider=kwargs.get("tracer_provider"), schema_url=attributes.SCHEMA_URL
         )
-        policy = kwargs.get("content_policy") or ContentPolicy(capture=settings.read("capture_content"))
+        policy = kwargs.get("content_policy") or ContentPolicy(capture=capture_from_env())
         prices = kwargs.get("prices")
         self._tracker = SpanTracker(
             tracer,

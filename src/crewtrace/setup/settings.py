@@ -27,7 +27,13 @@ from crewtrace.masking import shorten
 from crewtrace.setup.delivery import DEFAULT_SHUTDOWN_TIMEOUT
 from crewtrace.setup.exporters import DEFAULT_ENDPOINTS
 from crewtrace.setup.request_size import DEFAULT_MAX_REQUEST_SIZE
-from crewtrace.tracing.content import CAPTURE_ENV, OTEL_CAPTURE_ENV, compile_patterns
+from crewtrace.tracing.content import (
+    CAPTURE_ACCEPTED,
+    CAPTURE_ENV,
+    OTEL_CAPTURE_ENV,
+    capture_switch,
+    compile_patterns,
+)
 from crewtrace.usage.pricing import PRICES_ENV, PriceTable
 
 DEFAULT_FILE_PATH = "crewtrace-traces.jsonl"
@@ -41,8 +47,6 @@ METRICS_EXPORTERS = ("otlp", "console", "none")
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110's token
 HEADER_VALUE = re.compile(r"[\x20-\x7e\t]*")  # one line of printable ASCII (gRPC metadata allows no more)
 HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$")
-_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
-_GENAI_CAPTURE = {"span_only": True, "event_only": True, "span_and_event": True, "no_content": False}
 
 SAMPLERS: dict[str, Callable[[float], Sampler]] = {
     "always_on": lambda _: sampling.ALWAYS_ON,
@@ -228,12 +232,10 @@ def _env_int(raw: str) -> int:
 
 
 def _env_switch(raw: str) -> bool:
-    lowered = raw.lower()
-    if lowered in _TRUE or lowered in _FALSE:
-        return lowered in _TRUE
-    if lowered in _GENAI_CAPTURE:  # OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT's own values
-        return _GENAI_CAPTURE[lowered]
-    raise _BadValueError
+    try:
+        return capture_switch(raw)
+    except ValueError:
+        raise _BadValueError from None
 
 
 @dataclass(frozen=True)
@@ -268,7 +270,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("meter_provider", "an opentelemetry.metrics.MeterProvider", _instance(MeterProvider)),
     Setting("metrics_exporter", " or ".join(METRICS_EXPORTERS), _choice(METRICS_EXPORTERS),
             (api_env.OTEL_METRICS_EXPORTER,), "otlp"),
-    Setting("capture_content", "True or False (true/false in the environment)", _switch,
+    Setting("capture_content", CAPTURE_ACCEPTED, _switch,
             (CAPTURE_ENV, OTEL_CAPTURE_ENV), True, _env_switch),
     Setting("max_content_length", "a positive integer (characters)", _positive_int, (), 16 * 1024),
     Setting("redact", "a regular expression, a list of them, or a function str -> str", _redact, (), ()),

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from crewtrace.errors import SettingError
 from crewtrace.masking import REDACTED, encodable, mask_secrets
 
 logger = logging.getLogger(__name__)
@@ -24,6 +26,33 @@ TRUNCATION_MARK = "…[truncated {n} chars]"
 _MASK_MARGIN = 256  # characters past the cut that are still masked with the kept text
 CAPTURE_ENV = "CREWTRACE_CAPTURE_CONTENT"
 OTEL_CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+CAPTURE_ACCEPTED = "True or False (true/false in the environment)"
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+# OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT's own values.
+_GENAI_CAPTURE = {"span_only": True, "event_only": True, "span_and_event": True, "no_content": False}
+
+
+def capture_switch(raw: str) -> bool:
+    """A capture switch as the environment writes it; ValueError for anything else."""
+    lowered = raw.strip().lower()
+    if lowered in _TRUE or lowered in _FALSE:
+        return lowered in _TRUE
+    if lowered in _GENAI_CAPTURE:
+        return _GENAI_CAPTURE[lowered]
+    raise ValueError(raw)
+
+
+def capture_from_env() -> bool:
+    """Whether content is captured, from the first of CAPTURE_ENV and OTEL_CAPTURE_ENV that is set (default on):
+    the instrumentor's own reading, when no setup call gave it a content policy."""
+    for variable in (CAPTURE_ENV, OTEL_CAPTURE_ENV):
+        raw = os.environ.get(variable, "").strip()
+        if raw:
+            try:
+                return capture_switch(raw)
+            except ValueError:
+                raise SettingError("capture_content", variable, raw, CAPTURE_ACCEPTED) from None
+    return True
 
 
 def to_text(value: Any) -> str:
