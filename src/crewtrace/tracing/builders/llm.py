@@ -7,7 +7,6 @@ docs/span-model.md documents every name written here.
 from __future__ import annotations
 
 import json
-import json.encoder
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -19,20 +18,8 @@ from crewtrace.tracing.builders.common import Attributes, SpanStart, model_of, p
 from crewtrace.tracing.content import ContentPolicy, to_text
 from crewtrace.usage.tokens import normalize_usage
 
-
-def _encoder() -> Callable[[Any], str]:
-    """One JSON encoder for every message, as ``json.dumps(ensure_ascii=False, default=str)`` encodes.
-
-    The stdlib's C encoder is made once here; ``JSONEncoder.encode`` makes a new one on every call. It skips
-    the check for circular references: it only ever sees the dicts and lists of text the builders make."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # an interpreter without the C accelerator
-        return json.JSONEncoder(ensure_ascii=False, default=str).encode
-    encode = make(None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
-    return lambda value: "".join(encode(value, 0))
-
-
-_ENCODE = _encoder()
+# One JSON encoder for every message, as json.dumps(ensure_ascii=False, default=str) encodes (made once).
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 def _parts(content: Any) -> list[dict[str, Any]]:
