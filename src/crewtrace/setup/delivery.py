@@ -11,20 +11,18 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from opentelemetry.metrics import Counter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from crewtrace import attributes
-from crewtrace.setup import losses, request_size
+from crewtrace.setup import losses, request_size, sdk_releases
 from crewtrace.setup.losses import EXPORTER_LOGS, Failure, Losses
 
 logger = logging.getLogger(__name__)
@@ -154,7 +152,7 @@ class _CountingExporter(SpanExporter):
         self._closing.set()
         self.losses.lost(abandoned, why)
         try:
-            _shut_down_now(self.inner)
+            sdk_releases.shut_down_now(self.inner)
         except Exception as exc:  # noqa: BLE001
             logger.debug("crewtrace: exporter shutdown raised %r", exc)
 
@@ -175,27 +173,6 @@ class _CountingExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self.inner.force_flush(timeout_millis)
-
-
-def _shut_down_now(exporter: SpanExporter) -> None:
-    """Shut an exporter down without waiting for the export it may be in: closing is what cancels that export."""
-    if "timeout_millis" in inspect.signature(exporter.shutdown).parameters:
-        shutdown: Any = exporter.shutdown  # the OTLP exporters' (SDK 1.36 and later), wider than SpanExporter's
-        shutdown(timeout_millis=0)
-        return
-    try:
-        from opentelemetry.exporter.otlp.proto.grpc.exporter import OTLPExporterMixin
-    except ImportError:  # grpc not installed
-        exporter.shutdown()
-        return
-    if isinstance(exporter, OTLPExporterMixin):
-        # SDK 1.34's gRPC span exporter takes no timeout, and the shutdown it calls waits 30 s for the export in
-        # flight before it closes the channel (1.42 closes it at once). Not waiting, 1.34 releases the lock that
-        # export holds (opentelemetry-python#3398): the export then ends in a RuntimeError, which _export_run
-        # catches.
-        OTLPExporterMixin.shutdown(exporter, timeout_millis=0)
-    else:
-        exporter.shutdown()
 
 
 class BoundedBatchSpanProcessor(BatchSpanProcessor):
@@ -278,24 +255,9 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
             self._report()
 
     def _stop_worker(self, seconds: float) -> None:
-        """Let the SDK's worker export what is queued for at most ``seconds``, then stop waiting for it (a daemon
-        thread: it holds no exit). No thread of crewtrace's own: Python 3.12 and later refuse one at exit."""
-        batching = getattr(self, "_batch_processor", None)  # SDK 1.34: the batcher spans and logs share
-        if batching is not None and "timeout_millis" in inspect.signature(batching.shutdown).parameters:
-            # SDK 1.36: it waits for its worker at most that long, then shuts the exporter down itself.
-            batching.shutdown(timeout_millis=seconds * 1000)
-        elif batching is not None and hasattr(batching, "_worker_thread") and hasattr(batching, "_worker_awaken"):
-            # SDK 1.34 and 1.35: its shutdown() does this, but then waits for the worker without a limit.
-            batching._shutdown = True  # no span comes in; the worker exports what is queued, then ends
-            batching._worker_awaken.set()
-            batching._worker_thread.join(seconds)
-        elif hasattr(self, "worker_thread") and hasattr(self, "condition"):
-            # Before SDK 1.34 the processor had a worker of its own, stopped the same way.
-            self.done = True
-            with self.condition:
-                self.condition.notify_all()
-            self.worker_thread.join(seconds)
-        else:  # a shape not known: the SDK's own shutdown
+        """Let the SDK's worker export what is queued for at most ``seconds``, then stop waiting for it. No thread
+        of crewtrace's own: Python 3.12 and later refuse one at exit."""
+        if not sdk_releases.stop_batch_worker(self, seconds):  # a shape not known: the SDK's own shutdown
             super().shutdown()  # type: ignore[no-untyped-call]  # (the SDK leaves it unannotated)
 
     def _report(self) -> None:
