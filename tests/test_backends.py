@@ -38,7 +38,7 @@ from tests.backend_readers import MlflowReader, PhoenixReader, SeenSpan, TokenTo
 from tests.helpers import BrokenTool, failing_second_call_crew, one_task_crew, outline
 from tests.processes import BackendError, Server, settle
 
-pytestmark = pytest.mark.usefixtures("fresh_global_provider")
+pytestmark = [pytest.mark.usefixtures("fresh_global_provider"), pytest.mark.slow]
 MODEL = "gpt-4o-mini"  # a model both backends (and crewtrace) have a price for
 CHAT = f"chat {MODEL}"
 

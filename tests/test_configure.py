@@ -15,6 +15,8 @@ from crewtrace.demo.crew import build_demo_crew
 from crewtrace.setup.exporters import read_otlp_json_lines
 from tests.test_span_tree import EXPECTED_TREE
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 
 @pytest.mark.parametrize(
     ("kwargs", "named"),

@@ -20,6 +20,8 @@ from tests.helpers import outline
 from tests.local_http import LocalHTTPServer, QuietHandler
 from tests.test_span_tree import EXPECTED_TREE
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 
 @pytest.fixture
 def http_server():

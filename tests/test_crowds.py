@@ -11,6 +11,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from crewai import Agent, Crew, Task
 
 import crewtrace
@@ -19,6 +20,8 @@ from crewtrace.offline_llm import OfflineLLM
 from crewtrace.report.records import SpanRecord
 from tests.helpers import outline
 from tests.receivers import GrpcReceiver
+
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
 
 RUNS = 300
 THREADS = 32

@@ -18,6 +18,8 @@ from crewtrace.setup.request_size import DEFAULT_MAX_REQUEST_SIZE
 from tests.helpers import failing_second_call_crew, long_prompt_crew, one_task_crew
 from tests.receivers import Blackhole, GrpcReceiver, HttpReceiver
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 GRPC_DEFAULT_LIMIT = 4 * 1024 * 1024
 SPANS = 1 + 60 * 3  # the crew, and a task, an agent and an LLM call per task
 WHOLE_RUN_IN_ONE_BATCH = {

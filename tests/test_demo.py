@@ -8,10 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from crewtrace.setup.exporters import read_otlp_json_lines
 from tests.helpers import outline
 from tests.receivers import GrpcReceiver
 from tests.test_span_tree import EXPECTED_TREE
+
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
 
 CREWTRACE = str(Path(sys.executable).with_name("crewtrace"))
 

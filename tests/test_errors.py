@@ -13,6 +13,8 @@ from crewtrace.offline_llm import OfflineLLM, OfflineLLMError
 from crewtrace.tracing.content import ContentPolicy
 from tests.helpers import BrokenTool, one_task_crew
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 
 def _exception_events(span):
     return [e for e in span.events if e.name == "exception"]

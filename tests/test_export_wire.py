@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import crewtrace
 from crewtrace import attributes
 from crewtrace.demo.crew import build_demo_crew
@@ -15,6 +17,8 @@ from tests.helpers import outline
 from tests.processes import run_zero_code
 from tests.receivers import GrpcReceiver, HttpReceiver
 from tests.test_span_tree import EXPECTED_TREE
+
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
 
 APPS = Path(__file__).parent / "apps"
 SPAN_KIND_INTERNAL, SPAN_KIND_CLIENT = 1, 3

@@ -15,6 +15,8 @@ from crewtrace.tracing import event_table, metrics
 from crewtrace.tracing.builders import task as task_builders
 from tests.helpers import BrokenTool, one_task_crew
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 
 def _plain_result() -> str:
     return one_task_crew(OfflineLLM(), tools=[BrokenTool()]).kickoff().raw

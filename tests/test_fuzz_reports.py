@@ -23,6 +23,8 @@ from crewtrace.cli import main
 from tests.browser import chromium
 from tests.helpers import record_one_task_run
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 HOSTILE = [
     "<script>document.title='pwned'</script>",
     '"><img src=x onerror="document.title=\'pwned\'">',

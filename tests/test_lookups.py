@@ -15,6 +15,8 @@ from tests import crewai_fixes
 from tests.helpers import one_task_crew, outline
 from tests.offline_rag import EMBEDDER, mcp_server_command
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 FACTS = "Paris is the capital of France. Berlin is the capital of Germany."
 
 

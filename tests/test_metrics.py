@@ -14,6 +14,8 @@ from crewtrace.usage.tokens import normalize_usage
 from tests.helpers import BrokenTool, one_task_crew
 from tests.receivers import GrpcReceiver, HttpReceiver
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 
 @pytest.mark.parametrize(("receiver_class", "protocol"), [(GrpcReceiver, "grpc"), (HttpReceiver, "http/protobuf")])
 def test_metrics_arrive_with_the_runs_values(receiver_class, protocol):

@@ -30,6 +30,8 @@ from tests.openai_server import USAGE, OpenAIServer
 from tests.receivers import GrpcReceiver
 from tests.test_export_wire import APPS
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 # Histograms: their count, and their sum where it does not depend on timing (token counts).
 _COUNTED = (
     attributes.METRIC_OPERATION_DURATION,

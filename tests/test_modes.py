@@ -17,6 +17,8 @@ from crewtrace.report.records import records_from_sdk
 from tests.helpers import ReportFlow, hierarchical_crew, outline
 from tests.test_span_tree import EXPECTED_TREE
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 # CrewAI's own start events, and the span operation each must produce exactly once.
 COUNTED = {
     "crew_kickoff_started": "invoke_workflow",

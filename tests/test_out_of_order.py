@@ -26,6 +26,8 @@ from tests import crewai_fixes
 from tests.helpers import BrokenTool, one_task_crew
 from tests.offline_rag import EMBEDDER, mcp_server_command
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 
 class Recorder:
     """Stands where the tracker stands on the bus and keeps every (source, event) it is handed."""

@@ -21,6 +21,8 @@ from crewtrace.report.records import read_otlp_file
 from tests.helpers import one_task_crew
 from tests.receivers import Blackhole, GrpcReceiver
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "tests" / "apps" / "outage.py"
 

@@ -15,6 +15,8 @@ from crewtrace.setup import configure
 from tests.helpers import one_task_crew
 from tests.receivers import GrpcReceiver
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 MARKERS = {
     "input": "zqxINPUT",
     "goal": "zqxGOAL",

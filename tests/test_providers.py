@@ -15,6 +15,8 @@ from tests.helpers import analyst_crew, outline
 from tests.openai_server import USAGE, OpenAIServer
 from tests.test_export_wire import APPS
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 
 def test_builtin_openai_provider_spans_and_tokens(memory):
     _, exporter = memory

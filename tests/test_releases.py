@@ -13,6 +13,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from crewtrace import CrewAIInstrumentor, crewai_releases, instrumentor
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 
 def _wrapped() -> list[str]:
     hooks = {"emit": CrewAIEventsBus.emit, "kickoff": Crew.kickoff, "akickoff": Crew.akickoff}

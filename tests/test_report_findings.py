@@ -16,6 +16,8 @@ from crewtrace.report import findings as kinds
 from tests.browser import Browser, chromium
 from tests.test_findings import _guarded_crew, _record
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:

@@ -23,6 +23,8 @@ from tests.helpers import one_task_crew, record_parallel_run
 from tests.local_http import LocalHTTPServer
 from tests.test_runs import _record_runs
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 MODEL = "gpt-4o-mini"
 
 

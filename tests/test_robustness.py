@@ -18,6 +18,8 @@ from crewtrace.tracing.tracker import SpanTracker
 from tests.helpers import BrokenTool, one_task_crew
 from tests.test_out_of_order import RUNS, recorded_run
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 
 def _live_replay(events, caplog) -> tuple[SpanTracker, list]:
     """Hand events to a live tracker (as the listener does) inside one kickoff's run scope."""

@@ -17,6 +17,8 @@ from crewtrace.usage.tokens import normalize_usage
 from tests.helpers import analyst_crew, one_task_crew
 from tests.openai_server import USAGE, OpenAIServer
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 ROLLUP_NAMES = (
     attributes.USAGE_INPUT_TOKENS,
     attributes.USAGE_OUTPUT_TOKENS,

@@ -24,6 +24,8 @@ from tests.anthropic_server import AnthropicServer, Call
 from tests.helpers import analyst_crew, outline, writer_crew
 from tests.route_checks import RunSpans
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 MODEL = "claude-sonnet-4-20250514"
 
 # Claude Sonnet 4 on the Anthropic API, USD per million tokens, from https://www.anthropic.com/pricing (the table

@@ -26,6 +26,8 @@ from tests.azure_server import AzureRequest, AzureServer
 from tests.helpers import analyst_crew, outline
 from tests.route_checks import RunSpans, clear_event_scope
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 API_KEY = "test-not-real"
 API_VERSION = "2024-10-21"
 _TOOL_RESULT = json.dumps(NotebookTool()._run("tracing"))[1:-1]  # as it appears inside a JSON request body

@@ -26,6 +26,8 @@ from tests.bedrock_server import BedrockServer, Call
 from tests.helpers import analyst_crew, outline, writer_crew
 from tests.route_checks import RunSpans
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 # Converse runs the on-demand model id; ConverseStream the US cross-region inference profile of the same model.
 MODELS = {False: "anthropic.claude-sonnet-4-20250514-v1:0", True: "us.anthropic.claude-sonnet-4-20250514-v1:0"}
 

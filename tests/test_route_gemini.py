@@ -26,6 +26,8 @@ from tests.gemini_server import COUNT, GENERATE, STREAM, GeminiServer
 from tests.helpers import analyst_crew, outline
 from tests.route_checks import RunSpans, clear_event_scope
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 MODEL = "gemini-2.5-flash"
 _TOOL_RESULT = json.dumps(NotebookTool()._run("tracing"))[1:-1]  # as it appears inside a JSON request body
 

@@ -12,6 +12,8 @@ from tests.helpers import analyst_crew
 from tests.openai_server import OpenAIServer
 from tests.route_checks import Call, VendorPrice, chat_call, check_run
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 API_KEY = "test-key-not-real"
 
 # Per million tokens, from https://groq.com/pricing (recorded 2026-12-05; tests/test_pricing.py has the same).

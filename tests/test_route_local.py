@@ -14,6 +14,8 @@ from tests.ollama_server import OllamaServer
 from tests.openai_server import OpenAIServer
 from tests.route_checks import FREE, Call, chat_call, check_run
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 
 def ollama_counts(n: int) -> dict[str, int]:
     """Ollama's native counts for the n-th request: prompt_eval_count (the whole prompt) and eval_count."""

@@ -17,6 +17,8 @@ from tests.helpers import analyst_crew
 from tests.openai_server import OpenAIServer
 from tests.route_checks import Call, VendorPrice, chat_call, check_run
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 API_KEY = "sk-test-not-a-real-key"
 
 

@@ -19,6 +19,8 @@ from crewtrace.demo.crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
 from tests.helpers import one_task_crew
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 # openai.com/api/pricing, read 2026-12-05: gpt-4o-mini, USD per million tokens.
 GPT_4O_MINI_INPUT, GPT_4O_MINI_OUTPUT = 0.15, 0.60
 

@@ -21,6 +21,8 @@ from tests import stack
 from tests.helpers import analyst_crew, failing_second_call_crew
 from tests.processes import BackendError
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 CREWTRACE = str(Path(sys.executable).with_name("crewtrace"))
 MODEL = "gpt-4o-mini"  # priced, so runs carry a cost
 # (crew name, session, user, fails): written in this order, so newest first is the reverse.

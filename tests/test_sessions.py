@@ -16,6 +16,8 @@ from crewtrace.offline_llm import OfflineLLM
 from crewtrace.tracing.content import ContentPolicy
 from tests.helpers import ReportFlow, one_task_crew
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 LABELS = {
     attributes.SESSION_ID: "chat-42",
     attributes.GEN_AI_CONVERSATION_ID: "chat-42",

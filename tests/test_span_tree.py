@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -12,6 +13,8 @@ from crewtrace.demo.crew import build_demo_crew
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.report.records import records_from_sdk
 from tests.helpers import outline
+
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
 
 EXPECTED_TREE = [
     "invoke_workflow tracing-note",

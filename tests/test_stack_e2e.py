@@ -41,7 +41,7 @@ from tests.stack_runs import (
     traces_in,
 )
 
-pytestmark = pytest.mark.usefixtures("fresh_global_provider")
+pytestmark = [pytest.mark.usefixtures("fresh_global_provider"), pytest.mark.slow]
 MODEL = "gpt-4o-mini"  # priced, so spans carry a cost
 
 

@@ -22,7 +22,7 @@ from tests.helpers import analyst_crew
 from tests.processes import BackendError, Server, poll, settle
 from tests.stack_runs import SERVICE, Run, assert_same_spans, file_kinds, instrument, traces_in
 
-pytestmark = pytest.mark.usefixtures("fresh_global_provider")
+pytestmark = [pytest.mark.usefixtures("fresh_global_provider"), pytest.mark.slow]
 RETRY_FAST = (stack.JAEGER_RETRY, stack.JAEGER_RETRY_MAX)
 
 

@@ -20,7 +20,7 @@ from tests.helpers import failing_second_call_crew, one_task_crew
 from tests.processes import poll, settle
 from tests.stack_runs import SERVICE, Stack, instrument, start_stack, traces_in
 
-pytestmark = pytest.mark.usefixtures("fresh_global_provider")
+pytestmark = [pytest.mark.usefixtures("fresh_global_provider"), pytest.mark.slow]
 PLAIN_RUNS = 200
 FAILING_RUNS = 12
 SHARE = 0.25  # sampling_percentage in collector-config.yaml

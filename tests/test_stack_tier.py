@@ -18,7 +18,7 @@ from tests.helpers import one_task_crew
 from tests.processes import BackendError, Server
 from tests.stack_runs import Run, assert_same_spans, file_kinds, instrument, traces_in
 
-pytestmark = pytest.mark.usefixtures("fresh_global_provider")
+pytestmark = [pytest.mark.usefixtures("fresh_global_provider"), pytest.mark.slow]
 PER_PHASE = 14  # a 2^-14 chance that none of a phase goes to sampler 2
 
 

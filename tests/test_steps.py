@@ -14,6 +14,8 @@ from crewtrace.offline_llm import OfflineLLM
 from crewtrace.report.records import records_from_sdk
 from tests.helpers import BrokenTool, one_task_crew, outline
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 
 def _named(exporter, name: str) -> list:
     return sorted((s for s in exporter.get_finished_spans() if s.name == name), key=lambda s: s.start_time)

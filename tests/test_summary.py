@@ -25,6 +25,8 @@ from tests import crewai_fixes
 from tests.helpers import BrokenTool, analyst_crew, record_parallel_run
 from tests.local_http import LocalHTTPServer, QuietHandler
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 CREWTRACE = str(Path(sys.executable).with_name("crewtrace"))
 SECTIONS = ("Execution summary", "Tasks and agents", "Final output", "Timeline", "Failure points")
 

@@ -18,6 +18,8 @@ from tests.openai_server import USAGE, OpenAIServer
 from tests.processes import run_zero_code
 from tests.receivers import GrpcReceiver, attributes_of
 
+pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
+
 APP = Path(__file__).resolve().parent / "apps" / "zero_code_openai.py"
 OPENAI_V2 = "opentelemetry.instrumentation.openai_v2"
 GENAI_UTIL = "opentelemetry.util.genai.handler"
