@@ -196,3 +196,27 @@ def test_bad_read_limits_are_one_line_naming_the_variable(capsys, monkeypatch, e
 def test_a_password_in_the_jaeger_url_is_never_printed(capsys):
     err = _one_line_error(capsys, ["runs", "--jaeger", "http://reader:hunter2@127.0.0.1:9"], "cannot reach Jaeger")
     assert "hunter2" not in err and "reader:[REDACTED]@127.0.0.1:9" in err
+
+
+def test_an_int_beyond_64_bits_is_a_shape_error(tmp_path, capsys):
+    """OTLP's intValue is int64: anything wider is refused in one line, not turned into an overflow later."""
+    path = tmp_path / "wide.jsonl"
+    path.write_text(_line(_span(attributes=[{"key": "gen_ai.usage.input_tokens", "value": {"intValue": "9" * 30}}])))
+    _one_line_error(capsys, ["summary", str(path)], f"{path}:1 is not an OTLP/JSON line", "64-bit integer")
+
+
+def test_captured_messages_nested_without_end_are_read_as_not_json(recorded, tmp_path, capsys):
+    """The findings read the captured messages: JSON nested 5,000 deep there is skipped, not a crash."""
+    lines = []
+    for line in recorded.read_text().splitlines():
+        message = json.loads(line)
+        for span in (s for rs in message["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]):
+            for kv in span.get("attributes", []):
+                if kv["key"] == "gen_ai.input.messages":
+                    kv["value"] = {"stringValue": "[" * 5000 + "]" * 5000}
+        lines.append(json.dumps(message))
+    path = tmp_path / "deep.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    assert main(["summary", str(path)]) == 0
+    assert "\nFindings\n" in capsys.readouterr().out

@@ -275,7 +275,7 @@ def _messages(record: SpanRecord) -> list[Any] | None:
         return None
     try:
         messages = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a hand-made file may hold anything, nested without end too
         return None
     return messages if isinstance(messages, list) else None
 

@@ -129,7 +129,10 @@ def otlp_value(value: Any) -> Any:
         if key == "kvlistValue":
             return _attributes(_items(item, "values")) if isinstance(item, Mapping) else {}
         if key == "intValue":
-            return int(_number(item))
+            number = int(_number(item))
+            if not -(2**63) <= number < 2**63:
+                raise ShapeError(f"intValue {str(item)[:40]!r} is not a 64-bit integer")
+            return number
         if key == "doubleValue":
             return float(_number(item))
         if key == "boolValue":
