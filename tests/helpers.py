@@ -12,7 +12,7 @@ from crewai.tools import BaseTool
 
 import crewtrace
 from crewtrace.demo.crew import NotebookTool
-from crewtrace.offline_llm import OfflineLLM
+from crewtrace.offline_llm import OfflineLLM, OfflineLLMError
 
 T = TypeVar("T", bound="TreeNode")
 
@@ -154,3 +154,71 @@ def record_one_task_run(path: Any, name: str) -> Any:
     one_task_crew(OfflineLLM(), name=name).kickoff()
     handle.shutdown()
     return path
+
+
+# Four runs in two sessions, one failing (name, session, user, fails): the runs list and the report use them.
+RUNS = [
+    ("alpha", "s1", "alice", False),
+    ("beta", "s1", "bob", False),
+    ("gamma", "s2", "alice", True),
+    ("delta", None, None, False),
+]
+
+
+def record_runs(**export: Any) -> None:
+    """The four runs of RUNS, each in its own session and user context (delta in none)."""
+    handle = crewtrace.instrument(**export)
+    try:
+        for name, session, user, fails in RUNS:
+            labels = crewtrace.context(session_id=session, user_id=user, tags=[name]) if session else None
+            llm = OfflineLLM(model="gpt-4o-mini", provider="openai", fail_calls=[2] if fails else [])
+            crew = failing_second_call_crew(llm) if fails else analyst_crew(llm, name)
+            if fails:
+                crew.name = name
+            try:
+                if labels is None:
+                    crew.kickoff()
+                else:
+                    with labels:
+                        crew.kickoff()
+            except OfflineLLMError:
+                assert fails
+            time.sleep(0.002)  # distinct start times, whatever the clock's resolution
+    finally:
+        handle.shutdown()
+
+
+class Lookup(BaseTool):
+    name: str = "lookup"
+    description: str = "Looks a topic up."
+    pause: float = 0.0
+
+    def _run(self, topic: str) -> str:
+        time.sleep(self.pause)
+        return f"notes on {topic}"
+
+
+def _never_cache(*_: object) -> bool:
+    return False
+
+
+def guarded_crew(llm: OfflineLLM) -> Crew:
+    """One task whose guardrail rejects the first answer: the agent runs twice, calling the tool each time
+    with the same arguments (the tool's cache is off, so both really run)."""
+    checks = {"n": 0}
+
+    def picky(output):
+        checks["n"] += 1
+        return (True, output.raw) if checks["n"] > 1 else (False, "say more")
+
+    agent = Agent(role="Researcher", goal="g", backstory="b", llm=llm, tools=[Lookup(cache_function=_never_cache)])
+    task = Task(name="research", description="Research tracing.", expected_output="x", agent=agent, guardrail=picky)
+    return Crew(name="guarded", agents=[agent], tasks=[task])
+
+
+def record_crew(path: Any, crew: Crew) -> None:
+    handle = crewtrace.instrument(exporter="file", file_path=str(path))
+    try:
+        crew.kickoff()
+    finally:
+        handle.shutdown()

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import statistics
-import time
 from pathlib import Path
 
 import pytest
 from crewai import Agent, Crew, Task
-from crewai.tools import BaseTool
 
 import crewtrace
 from crewtrace.cli import main
@@ -21,6 +19,7 @@ from crewtrace.report.records import read_otlp_file
 from crewtrace.report.runs import all_runs
 from crewtrace.report.summary import summarize
 from crewtrace.report.what_if import what_if
+from tests.helpers import Lookup, guarded_crew, record_crew
 from tests.route_checks import Call, VendorPrice, usd
 
 # OpenAI's published prices, USD per million tokens (input, cached input, output), platform.openai.com/pricing.
@@ -31,47 +30,11 @@ PUBLISHED = {
 }
 
 
-class Lookup(BaseTool):
-    name: str = "lookup"
-    description: str = "Looks a topic up."
-    pause: float = 0.0
-
-    def _run(self, topic: str) -> str:
-        time.sleep(self.pause)
-        return f"notes on {topic}"
-
-
-def _never_cache(*_: object) -> bool:
-    return False
-
-
-def _guarded_crew(llm: OfflineLLM) -> Crew:
-    """One task whose guardrail rejects the first answer: the agent runs twice, calling the tool each time
-    with the same arguments (the tool's cache is off, so both really run)."""
-    checks = {"n": 0}
-
-    def picky(output):
-        checks["n"] += 1
-        return (True, output.raw) if checks["n"] > 1 else (False, "say more")
-
-    agent = Agent(role="Researcher", goal="g", backstory="b", llm=llm, tools=[Lookup(cache_function=_never_cache)])
-    task = Task(name="research", description="Research tracing.", expected_output="x", agent=agent, guardrail=picky)
-    return Crew(name="guarded", agents=[agent], tasks=[task])
-
-
-def _record(path: Path, crew: Crew) -> None:
-    handle = crewtrace.instrument(exporter="file", file_path=str(path))
-    try:
-        crew.kickoff()
-    finally:
-        handle.shutdown()
-
-
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory):
     path = tmp_path_factory.mktemp("guarded") / "traces.jsonl"
     llm = OfflineLLM(model="gpt-4o-mini", provider="openai")
-    _record(path, _guarded_crew(llm))
+    record_crew(path, guarded_crew(llm))
     return summarize(read_otlp_file(path)), llm.usages, path
 
 
@@ -124,7 +87,7 @@ def test_a_failed_call_that_crewai_retried_is_discarded_and_the_run_completed(tm
     llm = OfflineLLM(fail_calls=[1])
     agent = Agent(role="Worker", goal="g", backstory="b", llm=llm, max_retry_limit=1)
     task = Task(name="job", description="Do the job.", expected_output="x", agent=agent)
-    _record(path, Crew(name="retried", agents=[agent], tasks=[task]))
+    record_crew(path, Crew(name="retried", agents=[agent], tasks=[task]))
     run = summarize(read_otlp_file(path))
     assert run.status == "completed"
     (finding,) = _of(findings(run), kinds.DISCARDED_CALLS)
@@ -188,7 +151,9 @@ def test_the_demo_shows_a_findings_section_saying_none(tmp_path, capsys):
     llm = OfflineLLM()
     path = tmp_path / "plain.jsonl"
     agent = Agent(role="Writer", goal="g", backstory="b", llm=llm)
-    _record(path, Crew(name="plain", agents=[agent], tasks=[Task(description="d", expected_output="x", agent=agent)]))
+    record_crew(
+        path, Crew(name="plain", agents=[agent], tasks=[Task(description="d", expected_output="x", agent=agent)])
+    )
     assert main(["summary", str(path)]) == 0
     assert "\nFindings\n  none\n" in capsys.readouterr().out
 
@@ -205,7 +170,9 @@ def test_bad_thresholds_are_one_line_errors(guarded, capsys, monkeypatch, variab
 def test_runs_counts_findings_and_marks_a_completed_run_with_failed_calls(tmp_path, capsys):
     path = tmp_path / "traces.jsonl"
     agent = Agent(role="Worker", goal="g", backstory="b", llm=OfflineLLM(fail_calls=[1]), max_retry_limit=1)
-    _record(path, Crew(name="retried", agents=[agent], tasks=[Task(description="d", expected_output="x", agent=agent)]))
+    record_crew(
+        path, Crew(name="retried", agents=[agent], tasks=[Task(description="d", expected_output="x", agent=agent)])
+    )
     capsys.readouterr()
     assert main(["runs", str(path), "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
@@ -219,7 +186,7 @@ def test_an_agent_cut_short_by_max_iter_is_a_forced_final_answer(tmp_path):
     llm = OfflineLLM(model="gpt-4o-mini", provider="openai")
     agent = Agent(role="Analyst", goal="g", backstory="b", llm=llm, tools=[Lookup()], max_iter=1)
     task = Task(name="analyse", description="Analyse tracing.", expected_output="x", agent=agent)
-    _record(path, Crew(name="short", agents=[agent], tasks=[task]))
+    record_crew(path, Crew(name="short", agents=[agent], tasks=[task]))
     (finding,) = _of(findings(summarize(read_otlp_file(path))), kinds.FORCED_FINAL_ANSWER)
     forced = llm.usages[-1]
     assert finding.numbers == {"calls_before": len(llm.usages) - 1} and finding.agent == "Analyst"

@@ -14,7 +14,7 @@ from crewtrace.cli import main
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.report import findings as kinds
 from tests.browser import Browser, chromium
-from tests.test_findings import _guarded_crew, _record
+from tests.helpers import guarded_crew, record_crew
 
 pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("findings-site")
-    _record(work / "traces.jsonl", _guarded_crew(OfflineLLM(model="gpt-4o-mini", provider="openai")))
+    record_crew(work / "traces.jsonl", guarded_crew(OfflineLLM(model="gpt-4o-mini", provider="openai")))
     assert main(["report", str(work / "traces.jsonl"), "--out", str(work / "site")]) == 0
     return work
 

@@ -19,9 +19,8 @@ from crewtrace.cli import main
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.report.render import money, ms
 from tests.browser import Browser, chromium
-from tests.helpers import one_task_crew, record_parallel_run
+from tests.helpers import one_task_crew, record_parallel_run, record_runs
 from tests.local_http import LocalHTTPServer
-from tests.test_runs import _record_runs
 
 pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
 
@@ -33,7 +32,7 @@ def site(tmp_path_factory) -> Path:
     """Every run written to one file, then the site made from it by the CLI."""
     work = tmp_path_factory.mktemp("report")
     traces = work / "traces.jsonl"
-    _record_runs(exporter="file", file_path=str(traces))
+    record_runs(exporter="file", file_path=str(traces))
     handle = crewtrace.instrument(exporter="file", file_path=str(traces), capture_content=False)
     one_task_crew(OfflineLLM(model=MODEL, provider="openai"), name="private").kickoff()
     handle.shutdown()

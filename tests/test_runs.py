@@ -6,61 +6,29 @@ import json
 import re
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-import crewtrace
 from crewtrace.cli import EXIT_BROKEN_PIPE, main
-from crewtrace.offline_llm import OfflineLLM, OfflineLLMError
 from crewtrace.report.records import read_otlp_file
 from crewtrace.report.runs import RUN_FIELDS
 from tests import stack
-from tests.helpers import analyst_crew, failing_second_call_crew
+from tests.helpers import RUNS, record_runs
 from tests.processes import BackendError
 
 pytestmark = pytest.mark.slow  # not in the fast tier (CONTRIBUTING.md, Tests)
 
 CREWTRACE = str(Path(sys.executable).with_name("crewtrace"))
 MODEL = "gpt-4o-mini"  # priced, so runs carry a cost
+
+
 # (crew name, session, user, fails): written in this order, so newest first is the reverse.
-RUNS = [
-    ("alpha", "s1", "alice", False),
-    ("beta", "s1", "bob", False),
-    ("gamma", "s2", "alice", True),
-    ("delta", None, None, False),
-]
-
-
-def _record_runs(**export: object) -> None:
-    """The four runs of RUNS, each in its own session and user context (delta in none)."""
-    handle = crewtrace.instrument(**export)
-    try:
-        for name, session, user, fails in RUNS:
-            labels = crewtrace.context(session_id=session, user_id=user, tags=[name]) if session else None
-            llm = OfflineLLM(model=MODEL, provider="openai", fail_calls=[2] if fails else [])
-            crew = failing_second_call_crew(llm) if fails else analyst_crew(llm, name)
-            if fails:
-                crew.name = name
-            try:
-                if labels is None:
-                    crew.kickoff()
-                else:
-                    with labels:
-                        crew.kickoff()
-            except OfflineLLMError:
-                assert fails
-            time.sleep(0.002)  # distinct start times, whatever the clock's resolution
-    finally:
-        handle.shutdown()
-
-
 @pytest.fixture
 def runs_file(tmp_path) -> str:
     path = tmp_path / "runs.jsonl"
-    _record_runs(exporter="file", file_path=str(path))
+    record_runs(exporter="file", file_path=str(path))
     return str(path)
 
 
@@ -178,7 +146,7 @@ def test_runs_from_jaeger_equal_the_runs_of_the_same_file(jaeger, fresh_global_p
     path = tmp_path / "sent.jsonl"
     service = "crewtrace-runs-test"
     endpoint = jaeger.base_url("grpc")
-    _record_runs(exporter="otlp,file", endpoint=endpoint, file_path=str(path), service_name=service)
+    record_runs(exporter="otlp,file", endpoint=endpoint, file_path=str(path), service_name=service)
     from_file = json.loads(_out(capsys, str(path), "--json"))
     reader = stack.JaegerReader(jaeger)
     spans = {}
