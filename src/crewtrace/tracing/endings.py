@@ -67,7 +67,7 @@ def stale_end(node: Node, now: int) -> int:
     return now
 
 
-def read_end(node: Node, unit: str, event: Any, end_ns: int, policy: ContentPolicy) -> SpanError | None:
+def read_end(node: Node, unit: event_table.Unit, event: Any, end_ns: int, policy: ContentPolicy) -> SpanError | None:
     """What an end event says of its span: the attributes it adds (kept on the node, set as it closes), an
     LLM call's usage and thought, and the failure it reports, if any."""
     end_attributes = event_table.end_attributes(unit, event, policy)
@@ -89,7 +89,7 @@ def read_end(node: Node, unit: str, event: Any, end_ns: int, policy: ContentPoli
     return error
 
 
-def fail(node: Node, unit: str, error: SpanError, end_ns: int) -> None:
+def fail(node: Node, unit: event_table.Unit, error: SpanError, end_ns: int) -> None:
     """Record a failure on its span; a failed task names the failure of its crew, whose own says only "other"."""
     if unit == event_table.TASK:
         node.root.failure_type = error.error_type

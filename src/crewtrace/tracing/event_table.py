@@ -7,7 +7,7 @@ Every span is a pair of CrewAI scope events (``*_started`` and its ending event,
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final, Literal
 
 from crewtrace import crewai_releases
 from crewtrace.tracing.builders import agent, llm, steps, task, tool, workflow
@@ -21,15 +21,24 @@ from crewtrace.tracing.builders.common import (
 )
 from crewtrace.tracing.content import ContentPolicy
 
-CREW, TASK, AGENT, LLM, TOOL, FLOW, METHOD = "crew", "task", "agent", "llm", "tool", "flow", "method"
-GUARDRAIL, REASONING, MEMORY, KNOWLEDGE, MCP_CONNECT, MCP_TOOL = (
-    "guardrail",
-    "reasoning",
-    "memory",
-    "knowledge",
-    "mcp_connect",
-    "mcp_tool",
-)
+# What kind of span an event opens or closes (a node's unit).
+Unit = Literal[
+    "crew", "task", "agent", "llm", "tool", "flow", "method",
+    "guardrail", "reasoning", "memory", "knowledge", "mcp_connect", "mcp_tool",
+]  # fmt: skip
+CREW: Final = "crew"
+TASK: Final = "task"
+AGENT: Final = "agent"
+LLM: Final = "llm"
+TOOL: Final = "tool"
+FLOW: Final = "flow"
+METHOD: Final = "method"
+GUARDRAIL: Final = "guardrail"
+REASONING: Final = "reasoning"
+MEMORY: Final = "memory"
+KNOWLEDGE: Final = "knowledge"
+MCP_CONNECT: Final = "mcp_connect"
+MCP_TOOL: Final = "mcp_tool"
 
 # Memory and knowledge lookups hold only lookups and LLM calls; CrewAI sometimes names one as the parent of
 # what follows when the lookup's end event was never emitted (a failed knowledge query rewrite).
@@ -41,7 +50,7 @@ EndBuilder = Callable[[Any, ContentPolicy], Attributes]
 MarkBuilder = Callable[[Any, ContentPolicy], tuple[str, Attributes]]
 
 # event.type of the event that opens a span -> (unit, builder). Tasks are built with their index (start_of).
-_STARTS: dict[str, tuple[str, StartBuilder]] = {
+_STARTS: dict[str, tuple[Unit, StartBuilder]] = {
     "crew_kickoff_started": (CREW, workflow.crew_start),
     "task_started": (TASK, lambda source, event, policy: task.task_start(source, event, None, policy)),
     "agent_execution_started": (AGENT, agent.agent_start),
@@ -60,7 +69,7 @@ _STARTS: dict[str, tuple[str, StartBuilder]] = {
     "mcp_connection_started": (MCP_CONNECT, steps.mcp_connect_start),
     "mcp_tool_execution_started": (MCP_TOOL, steps.mcp_tool_start),
 }
-START_EVENTS: dict[str, str] = {etype: unit for etype, (unit, _) in _STARTS.items()}
+START_EVENTS: dict[str, Unit] = {etype: unit for etype, (unit, _) in _STARTS.items()}
 
 # Work CrewAI hands to a background pool, which outlives the span CrewAI names as its parent: memory saves
 # run after the agent's work, while the next task runs; only the crew (or flow) waits for them. Their spans
@@ -69,7 +78,7 @@ BACKGROUND_STARTS = frozenset({"memory_save_started"})
 OUTLASTING_UNITS = frozenset({CREW, FLOW})
 
 # event.type of the event that closes a span -> unit; the failure events among them.
-END_EVENTS: dict[str, str] = {
+END_EVENTS: dict[str, Unit] = {
     "crew_kickoff_completed": CREW,
     "crew_kickoff_failed": CREW,
     "task_completed": TASK,
@@ -107,7 +116,7 @@ END_EVENTS: dict[str, str] = {
 }
 FAILURE_EVENTS = frozenset(etype for etype in END_EVENTS if etype.endswith(("_failed", "_error")))
 
-_ENDS: dict[str, EndBuilder] = {
+_ENDS: dict[Unit, EndBuilder] = {
     CREW: workflow.crew_end,
     TASK: task.task_end,
     AGENT: agent.agent_end,
@@ -145,8 +154,12 @@ FLOW_EVENTS = frozenset(
 
 
 # What the tracker does with each event type: one lookup per event.
-START, END, MARK = "start", "end", "mark"
-ROUTES: dict[str, str] = {
+# What an event does to the tree.
+Route = Literal["start", "end", "mark"]
+START: Final = "start"
+END: Final = "end"
+MARK: Final = "mark"
+ROUTES: dict[str, Route] = {
     **dict.fromkeys(START_EVENTS, START),
     **dict.fromkeys(END_EVENTS, END),
     **dict.fromkeys(MARK_EVENTS, MARK),
@@ -161,14 +174,14 @@ def is_internal(source: Any, event: Any) -> bool:
     return type(source).__module__.startswith("crewai.")
 
 
-def start_of(unit: str, source: Any, event: Any, policy: ContentPolicy, task_index: int | None) -> SpanStart:
+def start_of(unit: Unit, source: Any, event: Any, policy: ContentPolicy, task_index: int | None) -> SpanStart:
     """The span a start event opens (its names and labels masked like captured text)."""
     if unit == TASK:
         return with_labels_masked(task.task_start(source, event, task_index, policy), policy)
     return with_labels_masked(_STARTS[event.type][1](source, event, policy), policy)
 
 
-def end_attributes(unit: str, event: Any, policy: ContentPolicy) -> Attributes:
+def end_attributes(unit: Unit, event: Any, policy: ContentPolicy) -> Attributes:
     """The attributes an end event adds to its span."""
     return _ENDS[unit](event, policy)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -12,6 +12,9 @@ from opentelemetry.trace import Span
 from crewtrace.run_context import RunLabels
 from crewtrace.tracing.builders.common import SpanError
 from crewtrace.usage.tokens import Totals, Usage
+
+if TYPE_CHECKING:
+    from crewtrace.tracing.event_table import Unit
 
 
 @dataclass(slots=True)
@@ -57,7 +60,7 @@ class Node:
     def __init__(
         self,
         key: str,
-        unit: str,
+        unit: Unit,
         span: Span,
         root: Root,
         start_ns: int,
