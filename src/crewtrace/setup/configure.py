@@ -217,29 +217,47 @@ def _setup(values: dict[str, Any], sources: dict[str, str], arguments: dict[str,
         redact=redact_hook,
     )
     given = {name for name, source in sources.items() if source == name}  # passed as arguments
-    provider = values["tracer_provider"]
-    if provider is None:
-        current = trace.get_tracer_provider()
-        if isinstance(current, TracerProvider):
-            provider = current
-            if given & {"service_name", "resource_attributes"}:
-                logger.warning("crewtrace: keeping the existing TracerProvider's resource; service_name ignored")
-        else:
-            resource = _resource(
-                values["service_name"] if "service_name" in given else None,
-                values["resource_attributes"] if "resource_attributes" in given else None,
-            )
-            provider = TracerProvider(resource=resource, sampler=settings.make_sampler(values))
-            trace.set_tracer_provider(provider)
+    provider = _tracer_provider(values, given)
+    handle = Instrumentation(provider, [], shutdown_timeout=values["shutdown_timeout"], arguments=arguments)
+    meter_provider = _add_exporters(handle, values, given)
+    logger.info("crewtrace: tracing CrewAI runs; spans go to %s", ", ".join(handle.destinations) or "nowhere")
+    CrewAIInstrumentor().instrument(
+        tracer_provider=provider, meter_provider=meter_provider, content_policy=policy, prices=values["prices"]
+    )
+    _active = handle
+    atexit.register(handle.shutdown)  # bounded: a process never hangs on an unreachable collector
+    return handle
 
+
+def _tracer_provider(values: dict[str, Any], given: set[str]) -> TracerProvider:
+    """The provider given, else the global SDK provider if there is one, else a new one made global."""
+    provider: TracerProvider | None = values["tracer_provider"]
+    if provider is not None:
+        return provider
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        if given & {"service_name", "resource_attributes"}:
+            logger.warning("crewtrace: keeping the existing TracerProvider's resource; service_name ignored")
+        return current
+    resource = _resource(
+        values["service_name"] if "service_name" in given else None,
+        values["resource_attributes"] if "resource_attributes" in given else None,
+    )
+    provider = TracerProvider(resource=resource, sampler=settings.make_sampler(values))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def _add_exporters(handle: Instrumentation, values: dict[str, Any], given: set[str]) -> MeterProvider | None:
+    """One bounded batching processor per chosen exporter on the handle's provider, and the meter provider
+    (built to export where the spans go, unless one was given or metrics are off)."""
     protocol, chosen = values["protocol"], values["exporter"]
     endpoint = values["endpoint"] if "endpoint" in given else None
     headers = values["headers"] if "headers" in given else None
     timeout = values["timeout"]
-    handle = Instrumentation(provider, [], shutdown_timeout=values["shutdown_timeout"], arguments=arguments)
-    meter_provider = values["meter_provider"]
+    meter_provider: MeterProvider | None = values["meter_provider"]
     if meter_provider is None and values["metrics_exporter"] != "none":
-        built = build_meter_provider(chosen, protocol, endpoint, headers, timeout, provider.resource)
+        built = build_meter_provider(chosen, protocol, endpoint, headers, timeout, handle.tracer_provider.resource)
         handle.meter_provider, handle.metric_exporters = built
         meter_provider = handle.meter_provider
     dropped = spans_dropped_counter(meter_provider)
@@ -261,17 +279,10 @@ def _setup(values: dict[str, Any], sources: dict[str, str], arguments: dict[str,
             target=target,
             max_request_size=values["max_request_size"] if name == "otlp" else None,
         )
-        slot = _slot_in(provider)
+        slot = _slot_in(handle.tracer_provider)
         slot.processors = (*slot.processors, processor)
         handle.processors.append(processor)
         handle.destinations.append(where)
         if target is not None:
             _check_reachable(target, where, processor)
-    logger.info("crewtrace: tracing CrewAI runs; spans go to %s", ", ".join(handle.destinations) or "nowhere")
-
-    CrewAIInstrumentor().instrument(
-        tracer_provider=provider, meter_provider=meter_provider, content_policy=policy, prices=values["prices"]
-    )
-    _active = handle
-    atexit.register(handle.shutdown)  # bounded: a process never hangs on an unreachable collector
-    return handle
+    return meter_provider
