@@ -47,7 +47,7 @@ def test_any_headers_string_is_parsed_or_a_one_line_error(headers):
 @given(name=TEXT, arg=st.one_of(TEXT, st.floats(allow_nan=True)))
 def test_any_sampler_setting_is_a_sampler_or_a_one_line_error(name, arg):
     _one_line_error(
-        lambda: setting_table.make_sampler({"sampler": setting_table.read("sampler", name), "sampler_arg": None}),
+        lambda: setting_table.make_sampler(setting_table.read("sampler", name), None),
         "sampler=",
     )
     _one_line_error(lambda: setting_table.read("sampler_arg", arg), "sampler_arg=")
@@ -88,8 +88,8 @@ def test_any_capture_switch_in_the_environment_is_a_bool_or_a_one_line_error(val
     ],
 )
 def test_samplers_from_arguments(name, arg, expected):
-    values = {"sampler": setting_table.read("sampler", name), "sampler_arg": setting_table.read("sampler_arg", arg)}
-    assert setting_table.make_sampler(values).get_description() == expected
+    sampler = setting_table.make_sampler(setting_table.read("sampler", name), setting_table.read("sampler_arg", arg))
+    assert sampler.get_description() == expected
 
 
 def test_the_sampler_from_the_environment_reaches_the_provider(subprocess_env):

@@ -77,6 +77,14 @@ def _no_settings_in_the_environment(monkeypatch):
             monkeypatch.delenv(var, raising=False)
 
 
+def test_the_checked_settings_have_one_typed_field_per_row():
+    from dataclasses import fields
+
+    from crewtrace.setup.checked import Checked
+
+    assert [f.name for f in fields(Checked) if f.name != "sources"] == [s.name for s in settings.SETTINGS]
+
+
 def test_every_row_has_values_here():
     assert set(VALUES) == set(settings.BY_NAME)
 

@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
 from crewtrace.instrumentor import CrewAIInstrumentor
 from crewtrace.setup import losses, settings
+from crewtrace.setup.checked import Checked
 from crewtrace.setup.delivery import DEFAULT_SHUTDOWN_TIMEOUT, BoundedBatchSpanProcessor, Target
 from crewtrace.setup.exporters import OTLPJsonFileSpanExporter, env_endpoint, otlp_exporter
 from crewtrace.setup.metric_export import QuietMetricExporter, build_meter_provider
@@ -182,7 +183,7 @@ def instrument(
                 )
             return _active
         values, sources = settings.resolve(arguments)
-        return _setup(values, sources, arguments)
+        return _setup(Checked.of(values, sources), arguments)
 
 
 def _check_reachable(target: Target, where: str, processor: BoundedBatchSpanProcessor) -> None:
@@ -203,60 +204,59 @@ def _same(name: str, arguments: Mapping[str, Any], active: Instrumentation) -> b
         return False
 
 
-def _setup(values: dict[str, Any], sources: dict[str, str], arguments: dict[str, Any]) -> Instrumentation:
+def _setup(values: Checked, arguments: dict[str, Any]) -> Instrumentation:
     global _active
-    if values["crewai_telemetry"] is False:
+    if values.crewai_telemetry is False:
         # CrewAI checks this on every telemetry call, so it also stops telemetry that already started.
         os.environ[settings.CREWAI_TELEMETRY_ENV] = "true"
-    patterns, redact_hook = values["redact"]
+    patterns, redact_hook = values.redact
     policy = ContentPolicy(
-        capture=values["capture_content"],
-        max_length=values["max_content_length"],
-        mask_secrets=values["mask_secrets"],
+        capture=values.capture_content,
+        max_length=values.max_content_length,
+        mask_secrets=values.mask_secrets,
         patterns=patterns,
         redact=redact_hook,
     )
-    given = {name for name, source in sources.items() if source == name}  # passed as arguments
-    provider = _tracer_provider(values, given)
-    handle = Instrumentation(provider, [], shutdown_timeout=values["shutdown_timeout"], arguments=arguments)
-    meter_provider = _add_exporters(handle, values, given)
+    provider = _tracer_provider(values)
+    handle = Instrumentation(provider, [], shutdown_timeout=values.shutdown_timeout, arguments=arguments)
+    meter_provider = _add_exporters(handle, values)
     logger.info("crewtrace: tracing CrewAI runs; spans go to %s", ", ".join(handle.destinations) or "nowhere")
     CrewAIInstrumentor().instrument(
-        tracer_provider=provider, meter_provider=meter_provider, content_policy=policy, prices=values["prices"]
+        tracer_provider=provider, meter_provider=meter_provider, content_policy=policy, prices=values.prices
     )
     _active = handle
     atexit.register(handle.shutdown)  # bounded: a process never hangs on an unreachable collector
     return handle
 
 
-def _tracer_provider(values: dict[str, Any], given: set[str]) -> TracerProvider:
+def _tracer_provider(values: Checked) -> TracerProvider:
     """The provider given, else the global SDK provider if there is one, else a new one made global."""
-    provider: TracerProvider | None = values["tracer_provider"]
+    provider = values.tracer_provider
     if provider is not None:
         return provider
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
-        if given & {"service_name", "resource_attributes"}:
+        if values.given("service_name") or values.given("resource_attributes"):
             logger.warning("crewtrace: keeping the existing TracerProvider's resource; service_name ignored")
         return current
     resource = _resource(
-        values["service_name"] if "service_name" in given else None,
-        values["resource_attributes"] if "resource_attributes" in given else None,
+        values.service_name if values.given("service_name") else None,
+        values.resource_attributes if values.given("resource_attributes") else None,
     )
-    provider = TracerProvider(resource=resource, sampler=settings.make_sampler(values))
+    provider = TracerProvider(resource=resource, sampler=settings.make_sampler(values.sampler, values.sampler_arg))
     trace.set_tracer_provider(provider)
     return provider
 
 
-def _add_exporters(handle: Instrumentation, values: dict[str, Any], given: set[str]) -> MeterProvider | None:
+def _add_exporters(handle: Instrumentation, values: Checked) -> MeterProvider | None:
     """One bounded batching processor per chosen exporter on the handle's provider, and the meter provider
     (built to export where the spans go, unless one was given or metrics are off)."""
-    protocol, chosen = values["protocol"], values["exporter"]
-    endpoint = values["endpoint"] if "endpoint" in given else None
-    headers = values["headers"] if "headers" in given else None
-    timeout = values["timeout"]
-    meter_provider: MeterProvider | None = values["meter_provider"]
-    if meter_provider is None and values["metrics_exporter"] != "none":
+    protocol, chosen = values.protocol, values.exporter
+    endpoint = values.endpoint if values.given("endpoint") else None
+    headers = values.headers if values.given("headers") else None
+    timeout = values.timeout
+    meter_provider = values.meter_provider
+    if meter_provider is None and values.metrics_exporter != "none":
         built = build_meter_provider(chosen, protocol, endpoint, headers, timeout, handle.tracer_provider.resource)
         handle.meter_provider, handle.metric_exporters = built
         meter_provider = handle.meter_provider
@@ -269,7 +269,7 @@ def _add_exporters(handle: Instrumentation, values: dict[str, Any], given: set[s
         elif name == "console":
             span_exporter, where = ConsoleSpanExporter(out=sys.stdout), "console"
         else:
-            span_exporter, where = OTLPJsonFileSpanExporter(values["file_path"]), f"file {values['file_path']}"
+            span_exporter, where = OTLPJsonFileSpanExporter(values.file_path), f"file {values.file_path}"
         processor = BoundedBatchSpanProcessor(
             span_exporter,
             handle.shutdown_timeout,
@@ -277,7 +277,7 @@ def _add_exporters(handle: Instrumentation, values: dict[str, Any], given: set[s
             local=name != "otlp",
             where=where,
             target=target,
-            max_request_size=values["max_request_size"] if name == "otlp" else None,
+            max_request_size=values.max_request_size if name == "otlp" else None,
         )
         slot = _slot_in(handle.tracer_provider)
         slot.processors = (*slot.processors, processor)

@@ -382,6 +382,6 @@ def check_sdk_variables() -> None:
             raise SettingError(variable, variable, raw, " or ".join(COMPRESSIONS))
 
 
-def make_sampler(values: Mapping[str, Any]) -> Sampler:
-    ratio = values["sampler_arg"]
-    return SAMPLERS[values["sampler"]](1.0 if ratio is None else ratio)
+def make_sampler(name: str, ratio: float | None) -> Sampler:
+    """The SDK sampler a checked ``sampler`` (and ``sampler_arg``) names."""
+    return SAMPLERS[name](1.0 if ratio is None else ratio)
