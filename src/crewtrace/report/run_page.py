@@ -13,7 +13,6 @@ import json
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from crewtrace import attributes
 from crewtrace.report.findings_page import findings_section
 from crewtrace.report.findings_view import Review, review
 from crewtrace.report.records import SpanRecord
@@ -21,15 +20,8 @@ from crewtrace.report.render import NOT_CAPTURED, money, ms, when
 from crewtrace.report.spans import Failure, children_of
 from crewtrace.report.summary import Summary
 from crewtrace.report.task_detail import TaskDetail, detail_of
-from crewtrace.report.waterfall import waterfall
+from crewtrace.report.waterfall import track, waterfall
 
-# Bar colour by the span's operation (or the first word of its name for crewtrace's other steps).
-_BAR_KINDS = {
-    attributes.OP_EXECUTE_TASK: "task",
-    attributes.OP_INVOKE_AGENT: "agent",
-    attributes.OP_CHAT: "llm",
-    attributes.OP_EXECUTE_TOOL: "tool",
-}
 _MAX_DEPTH = 3  # deeper spans are drawn at this indent
 
 
@@ -127,18 +119,11 @@ def _cost_per_agent(run: Summary) -> str:
 
 def _bar(record: SpanRecord, run: Summary, depth: int) -> str:
     """One timeline row: the span's name, its bar placed by time, its duration."""
-    length = max(run.end_ns - run.start_ns, 1)
-    left = min(max((record.start_ns - run.start_ns) / length * 100, 0.0), 100.0)
-    width = min(max((record.end_ns - record.start_ns) / length * 100, 0.0), 100.0 - left)
-    kind = _BAR_KINDS.get(record.operation or "", "step")
-    failed = " failed" if record.status == "ERROR" else ""
     return (
         f'<div class="row depth-{min(depth, _MAX_DEPTH)}" id="{span_anchor(record.span_id)}" '
         f'data-start="{record.start_ns}" data-end="{record.end_ns}">'
         f'<span class="name" title="{escape(record.name)}">{escape(record.name)}</span>'
-        f'<span class="track"><span class="bar {kind}{failed}" style="left:{left:.4f}%;width:{width:.4f}%">'
-        "</span></span>"
-        f'<span class="time">{escape(ms(record.duration_s))}</span></div>'
+        f'{track(record, run)}<span class="time">{escape(ms(record.duration_s))}</span></div>'
     )
 
 

@@ -67,19 +67,27 @@ def _details(record: SpanRecord, run: Summary) -> str:
     return f'<div class="span-body"><table class="attributes">{rows}</table>{events_html}</div>'
 
 
-def _row(record: SpanRecord, run: Summary, depth: int) -> str:
+def track(record: SpanRecord, run: Summary) -> str:
+    """A span's bar on the run's time axis (placed and sized in percent of the run), coloured by its kind;
+    the timeline and the waterfall draw the same bars."""
     length = max(run.end_ns - run.start_ns, 1)
     left = min(max((record.start_ns - run.start_ns) / length * 100, 0.0), 100.0)
     width = min(max((record.end_ns - record.start_ns) / length * 100, 0.0), 100.0 - left)
     kind = BAR_KINDS.get(record.operation or "", "step")
     failed = " failed" if record.status == "ERROR" else ""
+    return (
+        f'<span class="track"><span class="bar {kind}{failed}" style="left:{left:.4f}%;width:{width:.4f}%">'
+        "</span></span>"
+    )
+
+
+def _row(record: SpanRecord, run: Summary, depth: int) -> str:
     indent = min(depth, _MAX_INDENT) * _INDENT_PX
     return (
         f'<details class="span" id="{waterfall_anchor(record.span_id)}" data-depth="{depth}" '
         f'data-start="{record.start_ns}" data-end="{record.end_ns}"><summary class="row">'
         f'<span class="name" style="padding-left:{indent}px" title="{escape(record.name)}">{escape(record.name)}</span>'
-        f'<span class="track"><span class="bar {kind}{failed}" style="left:{left:.4f}%;width:{width:.4f}%">'
-        f'</span></span><span class="time">{escape(ms(record.duration_s))}</span></summary>'
+        f'{track(record, run)}<span class="time">{escape(ms(record.duration_s))}</span></summary>'
         f"{_details(record, run)}</details>"
     )
 
