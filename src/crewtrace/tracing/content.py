@@ -105,15 +105,17 @@ class ContentPolicy:
         """
         if not self.capture or value is None:
             return None
-        text = encodable(value if type(value) is str else to_text(value))
+        text = value if type(value) is str else to_text(value)
         if limit is None:
             limit = self.max_length
         if self._plain and len(text) <= limit:  # the usual case: no user rules, nothing to cut
+            text = encodable(text)
             return mask_secrets(text) if self.mask_secrets else text
         limit = max(limit, 0)
         full = len(text)
         if full > limit + _MASK_MARGIN:
             text = text[: limit + _MASK_MARGIN]
+        text = encodable(text)  # (only the kept part: the cost stays bounded)
         if self.mask_secrets:
             text = mask_secrets(text)
         for pattern in self.patterns:
