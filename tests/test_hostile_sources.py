@@ -220,3 +220,60 @@ def test_captured_messages_nested_without_end_are_read_as_not_json(recorded, tmp
     capsys.readouterr()
     assert main(["summary", str(path)]) == 0
     assert "\nFindings\n" in capsys.readouterr().out
+
+
+def _edited(recorded: Path, tmp_path: Path, edit) -> Path:
+    """The recorded run with ``edit(span)`` applied to every span."""
+    lines = []
+    for line in recorded.read_text().splitlines():
+        message = json.loads(line)
+        for span in (s for rs in message["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]):
+            edit(span)
+        lines.append(json.dumps(message))
+    path = tmp_path / "edited.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_times_outside_the_run_keep_the_timeline_on_its_track(recorded, tmp_path, capsys):
+    """A task before its run, a run that ends before it starts: the bars stay within the timeline's width."""
+
+    def edit(span):
+        if not span.get("parentSpanId"):
+            span["startTimeUnixNano"], span["endTimeUnixNano"] = str(2**64 - 1), "0"
+        elif span["name"].startswith("execute_task"):
+            span["startTimeUnixNano"] = "0"
+
+    capsys.readouterr()
+    assert main(["summary", str(_edited(recorded, tmp_path, edit))]) == 0
+    out = capsys.readouterr().out
+    timeline = out.split("\nTimeline\n", 1)[1].split("\n\n", 1)[0]
+    assert all(len(line) < 200 for line in timeline.splitlines()), timeline[:400]
+
+
+@pytest.mark.parametrize(
+    ("value", "wanted"),
+    [({"doubleValue": 10**400}, "not a 64-bit float"), ({"stringValue": 10**400}, "not a 64-bit value")],
+    ids=["double", "string"],
+)
+def test_a_number_wider_than_64_bits_anywhere_is_a_shape_error(recorded, tmp_path, capsys, value, wanted):
+    def edit(span):
+        span.setdefault("attributes", []).append({"key": "crewai.usage.input_tokens", "value": value})
+
+    _one_line_error(capsys, ["summary", str(_edited(recorded, tmp_path, edit))], wanted)
+
+
+def test_nan_and_infinity_are_read_as_text_so_json_output_stays_json(recorded, tmp_path, capsys):
+    def edit(span):
+        span.setdefault("attributes", []).extend(
+            [{"key": "crewai.metadata.note", "value": {"doubleValue": "NaN"}},
+             {"key": "crewai.metadata.far", "value": {"doubleValue": "Infinity"}}]
+        )  # fmt: skip
+
+    path = _edited(recorded, tmp_path, edit)
+    for command in ("summary", "runs"):
+        capsys.readouterr()
+        assert main([command, str(path), "--json"]) == 0
+        data = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+        run = data if command == "summary" else data[0]
+        assert run["metadata"] == {"far": "Infinity", "note": "NaN"}

@@ -134,11 +134,20 @@ def otlp_value(value: Any) -> Any:
                 raise ShapeError(f"intValue {str(item)[:40]!r} is not a 64-bit integer")
             return number
         if key == "doubleValue":
-            return float(_number(item))
+            try:
+                double = float(_number(item))
+            except OverflowError:  # a JSON integer wider than any float
+                raise ShapeError(f"doubleValue {str(item)[:40]!r} is not a 64-bit float") from None
+            # protobuf JSON's "NaN" and "Infinity": kept as that text, since JSON output has no such number
+            return double if math.isfinite(double) else str(item)
         if key == "boolValue":
             return bool(item)
         if isinstance(item, (Mapping, list)):
             raise ShapeError(f"{key} is not a scalar")
+        if isinstance(item, int) and not isinstance(item, bool) and not -(2**63) <= item < 2**63:
+            raise ShapeError(f"{key} {str(item)[:40]!r} is not a 64-bit value")
+        if isinstance(item, float) and not math.isfinite(item):
+            return str(item)
         return mask_secrets(encodable(item)) if isinstance(item, str) else item
     return None
 

@@ -104,8 +104,9 @@ def timeline(summary: Summary, width: int = TIMELINE_WIDTH) -> list[str]:
     label = max((len(t.name) for t in summary.tasks), default=4)
     lines = []
     for task in summary.tasks:
-        left = min(math.floor((task.start_ns - start) / length * width), width - 1)
-        right = min(max(math.ceil((task.end_ns - start) / length * width), left + 1), width)
+        # Clamped to the track: a hand-made file may put a task outside its run, or end a run before it starts.
+        left = min(max(math.floor(min(max(task.start_ns - start, 0), length) / length * width), 0), width - 1)
+        right = min(max(math.ceil(min(max(task.end_ns - start, 0), length) / length * width), left + 1), width)
         bar = " " * left + ("▓" if task.status == "failed" else "█") * (right - left)
         lines.append(f"{task.name:<{label}} |{bar:<{width}}| {ms(task.duration_s):>10}  {task.agent}")
     return lines or ["(no tasks)"]
