@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from crewai import Agent, Crew, Process, Task
@@ -222,3 +224,23 @@ def record_crew(path: Any, crew: Crew) -> None:
         crew.kickoff()
     finally:
         handle.shutdown()
+
+
+def rewrite_spans(source: Any, target: Any, edit: Callable[[dict[str, Any]], None]) -> Any:
+    """``source`` (an OTLP-JSON-lines file) written to ``target`` with ``edit(span)`` applied to every span, as
+    a hand-made or hostile file would hold it; returns ``target``."""
+    lines = []
+    for line in Path(source).read_text().splitlines():
+        message = json.loads(line)
+        for span in (s for rs in message["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]):
+            edit(span)
+        lines.append(json.dumps(message))  # ensure_ascii: lone surrogates become \ud800 escapes, as a tool may write
+    Path(target).write_text("\n".join(lines) + "\n")
+    return target
+
+
+def set_attribute(span: dict[str, Any], key: str, value: dict[str, Any]) -> None:
+    """Give the attribute ``key`` of an OTLP/JSON span the AnyValue ``value``, where the span has it."""
+    for kv in span.get("attributes", []):
+        if kv["key"] == key:
+            kv["value"] = value

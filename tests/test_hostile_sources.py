@@ -13,7 +13,7 @@ import pytest
 
 from crewtrace.cli import main
 from crewtrace.report import jaeger
-from tests.helpers import record_one_task_run
+from tests.helpers import record_one_task_run, rewrite_spans, set_attribute
 from tests.local_http import LocalHTTPServer, QuietHandler
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -90,18 +90,13 @@ def test_a_file_that_is_not_utf8_is_one_line_naming_it(tmp_path, capsys, content
 def test_numbers_of_the_wrong_type_on_known_attributes_are_read_as_absent(recorded, tmp_path, capsys):
     """A hand-made file may put a string or a list where crewtrace writes a count or a cost."""
     wrong = {"stringValue": "lots"}
-    lines = []
-    for line in recorded.read_text().splitlines():
-        message = json.loads(line)
-        for rs in message["resourceSpans"]:
-            for ss in rs["scopeSpans"]:
-                for span in ss["spans"]:
-                    for kv in span.get("attributes", []):
-                        if "tokens" in kv["key"] or "cost" in kv["key"] or "requests" in kv["key"]:
-                            kv["value"] = wrong
-        lines.append(json.dumps(message))
-    path = tmp_path / "wrong-types.jsonl"
-    path.write_text("\n".join(lines) + "\n")
+
+    def edit(span):
+        for kv in span.get("attributes", []):
+            if "tokens" in kv["key"] or "cost" in kv["key"] or "requests" in kv["key"]:
+                kv["value"] = wrong
+
+    path = rewrite_spans(recorded, tmp_path / "wrong-types.jsonl", edit)
     capsys.readouterr()
     assert main(["summary", str(path), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -207,32 +202,13 @@ def test_an_int_beyond_64_bits_is_a_shape_error(tmp_path, capsys):
 
 def test_captured_messages_nested_without_end_are_read_as_not_json(recorded, tmp_path, capsys):
     """The findings read the captured messages: JSON nested 5,000 deep there is skipped, not a crash."""
-    lines = []
-    for line in recorded.read_text().splitlines():
-        message = json.loads(line)
-        for span in (s for rs in message["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]):
-            for kv in span.get("attributes", []):
-                if kv["key"] == "gen_ai.input.messages":
-                    kv["value"] = {"stringValue": "[" * 5000 + "]" * 5000}
-        lines.append(json.dumps(message))
-    path = tmp_path / "deep.jsonl"
-    path.write_text("\n".join(lines) + "\n")
+    deep = {"stringValue": "[" * 5000 + "]" * 5000}
+    path = rewrite_spans(
+        recorded, tmp_path / "deep.jsonl", lambda span: set_attribute(span, "gen_ai.input.messages", deep)
+    )
     capsys.readouterr()
     assert main(["summary", str(path)]) == 0
     assert "\nFindings\n" in capsys.readouterr().out
-
-
-def _edited(recorded: Path, tmp_path: Path, edit) -> Path:
-    """The recorded run with ``edit(span)`` applied to every span."""
-    lines = []
-    for line in recorded.read_text().splitlines():
-        message = json.loads(line)
-        for span in (s for rs in message["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]):
-            edit(span)
-        lines.append(json.dumps(message))
-    path = tmp_path / "edited.jsonl"
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def test_times_outside_the_run_keep_the_timeline_on_its_track(recorded, tmp_path, capsys):
@@ -245,7 +221,7 @@ def test_times_outside_the_run_keep_the_timeline_on_its_track(recorded, tmp_path
             span["startTimeUnixNano"] = "0"
 
     capsys.readouterr()
-    assert main(["summary", str(_edited(recorded, tmp_path, edit))]) == 0
+    assert main(["summary", str(rewrite_spans(recorded, tmp_path / "edited.jsonl", edit))]) == 0
     out = capsys.readouterr().out
     timeline = out.split("\nTimeline\n", 1)[1].split("\n\n", 1)[0]
     assert all(len(line) < 200 for line in timeline.splitlines()), timeline[:400]
@@ -260,7 +236,7 @@ def test_a_number_wider_than_64_bits_anywhere_is_a_shape_error(recorded, tmp_pat
     def edit(span):
         span.setdefault("attributes", []).append({"key": "crewai.usage.input_tokens", "value": value})
 
-    _one_line_error(capsys, ["summary", str(_edited(recorded, tmp_path, edit))], wanted)
+    _one_line_error(capsys, ["summary", str(rewrite_spans(recorded, tmp_path / "edited.jsonl", edit))], wanted)
 
 
 def test_nan_and_infinity_are_read_as_text_so_json_output_stays_json(recorded, tmp_path, capsys):
@@ -270,7 +246,7 @@ def test_nan_and_infinity_are_read_as_text_so_json_output_stays_json(recorded, t
              {"key": "crewai.metadata.far", "value": {"doubleValue": "Infinity"}}]
         )  # fmt: skip
 
-    path = _edited(recorded, tmp_path, edit)
+    path = rewrite_spans(recorded, tmp_path / "edited.jsonl", edit)
     for command in ("summary", "runs"):
         capsys.readouterr()
         assert main([command, str(path), "--json"]) == 0

@@ -15,7 +15,7 @@ from crewtrace.cli import main
 from crewtrace.offline_llm import OfflineLLM
 from crewtrace.report.render import _TEXT_WIDTH, render_text
 from crewtrace.report.summary import summarize
-from tests.helpers import record_one_task_run
+from tests.helpers import record_one_task_run, rewrite_spans, set_attribute
 from tests.receivers import GrpcReceiver
 
 BROKEN = "bad \ud800 text \udfff end"  # what a tool's careless decode("utf-8", "surrogateescape") can return
@@ -47,15 +47,12 @@ def test_lone_surrogates_from_a_tool_are_exported_replaced_without_an_error(fres
 
 def test_lone_surrogates_in_a_file_are_shown_replaced(tmp_path, capsys):
     recorded = record_one_task_run(tmp_path / "clean.jsonl", "surrogates")
-    lines = []
-    for line in recorded.read_text().splitlines():
-        message = json.loads(line)
-        for span in (s for rs in message["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]):
-            span["name"] += " \ud800"
-            span.setdefault("attributes", []).append({"key": "k\udfff", "value": {"stringValue": "v\ud800"}})
-        lines.append(json.dumps(message))  # ensure_ascii: the surrogates are \\ud800 escapes, as a tool may write
-    path = tmp_path / "surrogates.jsonl"
-    path.write_text("\n".join(lines) + "\n")
+
+    def edit(span):
+        span["name"] += " \ud800"
+        span.setdefault("attributes", []).append({"key": "k\udfff", "value": {"stringValue": "v\ud800"}})
+
+    path = rewrite_spans(recorded, tmp_path / "surrogates.jsonl", edit)
     for argv in (["summary", str(path)], ["summary", str(path), "--json"], ["runs", str(path)]):
         assert main(argv) == 0
         out = capsys.readouterr().out
@@ -71,16 +68,10 @@ def test_one_huge_word_is_shown_whole_in_lines_of_the_text_width(tmp_path):
 
     recorded = record_one_task_run(tmp_path / "clean.jsonl", "wordy")
     word = "".join(chr(ord("a") + i % 26) for i in range(250_003))
-    lines = []
-    for line in recorded.read_text().splitlines():
-        message = json.loads(line)
-        for span in (s for rs in message["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]):
-            for kv in span.get("attributes", []):
-                if kv["key"] == attributes.CREW_FINAL_OUTPUT:
-                    kv["value"] = {"stringValue": f"Start {word} end."}
-        lines.append(json.dumps(message))
-    path = tmp_path / "wordy.jsonl"
-    path.write_text("\n".join(lines) + "\n")
+    final = {"stringValue": f"Start {word} end."}
+    path = rewrite_spans(
+        recorded, tmp_path / "wordy.jsonl", lambda span: set_attribute(span, attributes.CREW_FINAL_OUTPUT, final)
+    )
     text = render_text(summarize(read_otlp_file(path)))
     section = text.split("Final output", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
     assert all(len(line) <= _TEXT_WIDTH for line in section)
@@ -91,16 +82,10 @@ def test_json_output_stays_json_with_controls_a_terminal_would_act_on(tmp_path, 
     """C1 controls, DEL and bidi overrides are written as JSON's own \\u escapes (not \\x, which is no JSON)."""
     recorded = record_one_task_run(tmp_path / "clean.jsonl", "controls")
     hostile = "crew\x9b31m\x7f\u202eevil\u202c"
-    lines = []
-    for line in recorded.read_text().splitlines():
-        message = json.loads(line)
-        for span in (s for rs in message["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]):
-            for kv in span.get("attributes", []):
-                if kv["key"] == attributes.GEN_AI_WORKFLOW_NAME:
-                    kv["value"] = {"stringValue": hostile}
-        lines.append(json.dumps(message))
-    path = tmp_path / "controls.jsonl"
-    path.write_text("\n".join(lines) + "\n")
+    name = {"stringValue": hostile}
+    path = rewrite_spans(
+        recorded, tmp_path / "controls.jsonl", lambda span: set_attribute(span, attributes.GEN_AI_WORKFLOW_NAME, name)
+    )
     for command in ("summary", "runs"):
         assert main([command, str(path), "--json"]) == 0
         out = capsys.readouterr().out

@@ -4,7 +4,6 @@ item 7)."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from crewtrace import attributes
 from crewtrace.cli import main
 from crewtrace.masking import REDACTED, SECRET_PATTERNS, mask_secrets
 from crewtrace.offline_llm import OfflineLLM
-from tests.helpers import record_one_task_run
+from tests.helpers import record_one_task_run, rewrite_spans, set_attribute
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,18 +145,12 @@ def test_with_masking_off_names_keep_their_text(memory_provider):
 def test_summary_and_report_mask_what_they_read(tmp_path, capsys):
     """A trace written by another tool (or with masking off) shows no secret in a summary or a page either."""
     recorded = record_one_task_run(tmp_path / "clean.jsonl", "masked")
-    lines = []
-    for line in recorded.read_text().splitlines():
-        message = json.loads(line)
-        for span in (s for rs in message["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]):
-            span["name"] += f" {SECRET}"
-            for kv in span.get("attributes", []):
-                if kv["key"] == attributes.GEN_AI_WORKFLOW_NAME:
-                    kv["value"] = {"stringValue": SLACK}
-        lines.append(json.dumps(message))
-    text = "\n".join(lines) + "\n"
-    path = tmp_path / "leaky.jsonl"
-    path.write_text(text)
+
+    def edit(span):
+        span["name"] += f" {SECRET}"
+        set_attribute(span, attributes.GEN_AI_WORKFLOW_NAME, {"stringValue": SLACK})
+
+    path = rewrite_spans(recorded, tmp_path / "leaky.jsonl", edit)
     assert SECRET in path.read_text() and SLACK in path.read_text()
     for argv in (["summary", str(path)], ["summary", str(path), "--json"], ["runs", str(path)]):
         assert main(argv) == 0
